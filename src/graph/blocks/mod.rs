@@ -1,0 +1,82 @@
+//! The block library: named building blocks (a LeNet, a GRU over T steps, an MLP) that expand into ops
+//! through the [`GraphBuilder`]. YAML items name either an op or a block; the loader asks the op catalogue
+//! first and this registry second.
+//!
+//! To add a block: write its parameter struct (serde, `deny_unknown_fields`) and a [`Block`] impl in a file of
+//! its own, and list it in [`REGISTRY`].
+
+mod basic;
+mod lenet;
+mod mlp;
+mod recurrent;
+
+pub use basic::*;
+pub use lenet::LeNet;
+pub use mlp::Mlp;
+pub use recurrent::{Gru, Lstm, RecurrentOutput};
+
+use super::builder::{BuildResult, GraphBuilder};
+use petgraph::graph::NodeIndex;
+use serde::de::DeserializeOwned;
+use serde_yaml::Value;
+
+/// A block expands into ops. `inputs` are the producers the YAML item names (usually one).
+pub trait Block: std::fmt::Debug {
+    fn build(&self, b: &mut GraphBuilder, inputs: &[NodeIndex]) -> BuildResult<NodeIndex>;
+}
+
+/// A parse failure: the path inside the block's parameters (may be empty) and the message.
+pub type ParseError = (String, String);
+
+type Parser = fn(&Value) -> Result<Box<dyn Block>, ParseError>;
+
+/// Decodes block parameters (`null` means "all defaults").
+pub fn decode_params<T: DeserializeOwned>(v: &Value) -> Result<T, ParseError> {
+    let v = if v.is_null() { Value::Mapping(Default::default()) } else { v.clone() };
+    serde_path_to_error::deserialize::<_, T>(v).map_err(|e| {
+        let p = e.path().to_string();
+        (if p == "." { String::new() } else { p }, strip_yaml_location(&e.inner().to_string()))
+    })
+}
+
+fn strip_yaml_location(msg: &str) -> String {
+    msg.split(" at line ").next().unwrap_or(msg).to_string()
+}
+
+fn parse<T: DeserializeOwned + Block + 'static>(v: &Value) -> Result<Box<dyn Block>, ParseError> {
+    decode_params::<T>(v).map(|b| Box::new(b) as Box<dyn Block>)
+}
+
+/// Every block, by the name used in YAML.
+pub static REGISTRY: &[(&str, Parser)] = &[
+    ("flatten", parse::<Flatten>),
+    ("squeeze", parse::<Squeeze>),
+    ("unsqueeze", parse::<Unsqueeze>),
+    ("transpose", parse::<Transpose>),
+    ("select", parse::<Select>),
+    ("stack", parse::<Stack>),
+    ("global_avg_pool", parse::<GlobalAvgPool>),
+    ("dropout", parse::<Dropout>),
+    ("lenet", parse::<LeNet>),
+    ("mlp", parse::<Mlp>),
+    ("gru", parse::<Gru>),
+    ("lstm", parse::<Lstm>),
+];
+
+/// Parses a block by name; `None` if no block has this name.
+pub fn parse_block(name: &str, params: &Value) -> Option<Result<Box<dyn Block>, ParseError>> {
+    REGISTRY.iter().find(|(n, _)| *n == name).map(|(_, p)| p(params))
+}
+
+/// Names of all blocks.
+pub fn block_names() -> impl Iterator<Item = &'static str> {
+    REGISTRY.iter().map(|(n, _)| *n)
+}
+
+/// The single input of a block that takes one.
+pub(crate) fn one_input(b: &GraphBuilder, inputs: &[NodeIndex], block: &str) -> BuildResult<NodeIndex> {
+    match inputs {
+        [x] => Ok(*x),
+        _ => Err(b.error(block, format!("`{block}` takes 1 input, got {}", inputs.len()))),
+    }
+}

@@ -1,0 +1,17 @@
+//! Workloads embedded in the binary from `graphs/*.yaml`, so `mmbench predict av-mnist` works anywhere.
+
+/// (name, YAML text) of every built-in workload, in MMBench's order.
+pub static WORKLOADS: &[(&str, &str)] = &[
+    ("av-mnist", include_str!("../../graphs/av-mnist.yaml")),
+    ("cmu-mosei", include_str!("../../graphs/cmu-mosei.yaml")),
+];
+
+/// The YAML text of a built-in workload.
+pub fn workload_text(name: &str) -> Option<&'static str> {
+    WORKLOADS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// Names of the built-in workloads.
+pub fn workload_names() -> impl Iterator<Item = &'static str> {
+    WORKLOADS.iter().map(|(n, _)| *n)
+}

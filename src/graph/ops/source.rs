@@ -1,0 +1,101 @@
+//! Sources: the input tensors of a modality, and opaque host work outside the network (MMBench computes audio
+//! features with librosa on the CPU, tokenizes text, decodes images).
+
+use crate::graph::cost::{OpClass, OpCost};
+use crate::graph::tensor::{DType, TensorInfo};
+use crate::graph::OpSpec;
+use serde::{Deserialize, Serialize};
+
+/// An input tensor (full shape, batch included). It lives in host memory; the simulator adds the copy to the
+/// device that consumes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Input {
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+}
+
+impl OpSpec for Input {
+    fn infer(&self, inputs: &[TensorInfo]) -> Result<TensorInfo, String> {
+        if !inputs.is_empty() {
+            return Err("an input takes no inputs".into());
+        }
+        if self.shape.contains(&0) {
+            return Err(format!("input shape {:?} has a zero dimension", self.shape));
+        }
+        Ok(TensorInfo::new(self.shape.clone(), self.dtype))
+    }
+    fn cost(&self, _: &[TensorInfo], _: &TensorInfo) -> OpCost {
+        OpCost::of(OpClass::Source)
+    }
+}
+
+/// Opaque work on the host CPU, described by its FLOPs and bytes per sample, producing a tensor of the given
+/// per-sample shape (the batch axis is prepended). Its inputs are only dependencies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostWork {
+    /// What the work is, e.g. `librosa features`.
+    pub label: String,
+    /// Per-sample output shape, e.g. `[283]`.
+    pub output: Vec<usize>,
+    /// Floating-point operations per sample.
+    #[serde(default)]
+    pub flops_per_sample: u64,
+    /// Bytes read and written per sample.
+    #[serde(default)]
+    pub bytes_per_sample: u64,
+    /// Batch size (set from the workload, not written in YAML).
+    #[serde(skip, default = "one_batch")]
+    pub batch: usize,
+}
+
+fn one_batch() -> usize {
+    1
+}
+
+impl OpSpec for HostWork {
+    fn infer(&self, _inputs: &[TensorInfo]) -> Result<TensorInfo, String> {
+        if self.output.contains(&0) {
+            return Err("host work output has a zero dimension".into());
+        }
+        let mut shape = vec![self.batch];
+        shape.extend(&self.output);
+        Ok(TensorInfo::f32(shape))
+    }
+    fn cost(&self, _: &[TensorInfo], output: &TensorInfo) -> OpCost {
+        let b = self.batch as u64;
+        OpCost {
+            flops: self.flops_per_sample * b,
+            bytes_read: self.bytes_per_sample * b,
+            bytes_written: output.bytes(),
+            ..OpCost::of(OpClass::Host)
+        }
+    }
+}
+
+/// A learned tensor that is not owned by a layer (positional tables, low-rank fusion factors, hypernetwork
+/// weights). It is resident on the device like every weight: no copy, no kernel. `registered: false` marks
+/// tensors a framework keeps outside its parameter registry (MMBench's low-rank tensor-fusion factors), which
+/// `info` lists apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Weight {
+    pub shape: Vec<usize>,
+    #[serde(default = "super::yes")]
+    pub registered: bool,
+}
+
+impl OpSpec for Weight {
+    fn infer(&self, inputs: &[TensorInfo]) -> Result<TensorInfo, String> {
+        if !inputs.is_empty() {
+            return Err("a weight takes no inputs".into());
+        }
+        if self.shape.is_empty() || self.shape.contains(&0) {
+            return Err(format!("weight shape {:?} must be non-empty with positive dimensions", self.shape));
+        }
+        Ok(TensorInfo::f32(self.shape.clone()))
+    }
+    fn cost(&self, _: &[TensorInfo], out: &TensorInfo) -> OpCost {
+        OpCost { params: out.numel(), ..OpCost::of(OpClass::View) }
+    }
+}

@@ -1,0 +1,509 @@
+//! Hardware descriptions: devices (GPU, CPU, accelerator), the links between them, and the runtimes that
+//! drive them (an eager framework, the same with streams, a captured graph, wgpu). Units are in field names
+//! (`mem_bw_gbs`, `launch_overhead_us`). Files may `extends:` another description and any field may be
+//! overridden with `--set gpu.mem_bw_gbs=6000` (a device name may stand for `devices.<name>`).
+
+mod presets;
+
+pub use presets::{preset_names, preset_text, DEFAULT_HARDWARE, PRESETS};
+
+use crate::error::{Error, Location, Result};
+use crate::graph::OpClass;
+use crate::yaml::{self, apply_set, deep_merge, Document, SetOp};
+use serde::{Deserialize, Serialize};
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+
+/// What kind of processor a device is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    Gpu,
+    Cpu,
+    Accelerator,
+}
+
+/// An efficiency curve: the fraction of a peak reached by an op of a given size,
+/// `peak * size / (size + half)`. `half = 0` gives a flat `peak`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Efficiency {
+    /// Best fraction of peak FLOP/s reached by large ops of this class.
+    pub compute: f64,
+    /// FLOPs (in millions) at which half of `compute` is reached.
+    #[serde(default)]
+    pub compute_half_mflop: f64,
+    /// Best fraction of peak memory bandwidth reached by large ops of this class.
+    pub memory: f64,
+    /// Bytes (in KiB) at which half of `memory` is reached.
+    #[serde(default)]
+    pub memory_half_kb: f64,
+}
+
+impl Efficiency {
+    /// Fraction of peak compute for an op of `flops`.
+    pub fn compute_at(&self, flops: f64) -> f64 {
+        saturate(self.compute, self.compute_half_mflop * 1e6, flops)
+    }
+    /// Fraction of peak bandwidth for an op moving `bytes`.
+    pub fn memory_at(&self, bytes: f64) -> f64 {
+        saturate(self.memory, self.memory_half_kb * 1024.0, bytes)
+    }
+}
+
+fn saturate(peak: f64, half: f64, x: f64) -> f64 {
+    if half <= 0.0 {
+        peak
+    } else {
+        // At least a tiny fraction, so that zero-size ops do not divide by zero.
+        (peak * x / (x + half)).max(peak * 1e-6)
+    }
+}
+
+/// Efficiency curves per op class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EfficiencyTable {
+    pub matmul: Efficiency,
+    pub conv: Efficiency,
+    pub elementwise: Efficiency,
+    pub reduction: Efficiency,
+    pub movement: Efficiency,
+}
+
+impl EfficiencyTable {
+    /// The curve for an op class (host work uses the elementwise curve of the CPU it runs on).
+    pub fn of(&self, class: OpClass) -> &Efficiency {
+        match class {
+            OpClass::Matmul => &self.matmul,
+            OpClass::Conv => &self.conv,
+            OpClass::Reduction => &self.reduction,
+            OpClass::Movement => &self.movement,
+            _ => &self.elementwise,
+        }
+    }
+}
+
+/// One processor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    #[serde(skip)]
+    pub name: String,
+    pub kind: DeviceKind,
+    #[serde(default)]
+    pub description: String,
+    /// Peak dense throughput per math mode in TFLOP/s: `fp32` is required; `tf32`, `fp16`, `bf16` optional.
+    pub peak_tflops: BTreeMap<String, f64>,
+    /// Peak memory bandwidth, GB/s.
+    pub mem_bw_gbs: f64,
+    /// Memory capacity, GB.
+    pub mem_gb: f64,
+    /// Last-level on-chip cache, MB.
+    #[serde(default)]
+    pub cache_mb: f64,
+    /// Streaming multiprocessors, compute units or cores: the width that wave quantization fills.
+    pub compute_units: u32,
+    /// Kernels that may run at the same time (1 for an in-order queue or a CPU).
+    #[serde(default = "one_u32")]
+    pub max_concurrent_kernels: u32,
+    /// Fixed device-side time of every kernel (launch latency, ramp-up, tail), microseconds.
+    #[serde(default)]
+    pub kernel_overhead_us: f64,
+    /// Output tile (rows x columns) of one GEMM work unit, for wave quantization.
+    #[serde(default = "default_tile")]
+    pub gemm_tile: [u32; 2],
+    pub efficiency: EfficiencyTable,
+    /// Where the figures come from.
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+fn one_u32() -> u32 {
+    1
+}
+fn default_tile() -> [u32; 2] {
+    [128, 128]
+}
+
+impl Device {
+    /// Peak FLOP/s for a math mode, falling back to fp32 when the device has no such mode.
+    pub fn peak_flops(&self, math: &str) -> f64 {
+        let t = self.peak_tflops.get(math).or_else(|| self.peak_tflops.get("fp32")).copied().unwrap_or(0.0);
+        t * 1e12
+    }
+    pub fn mem_bw(&self) -> f64 {
+        self.mem_bw_gbs * 1e9
+    }
+}
+
+/// A link between two devices (both directions, each at the full bandwidth).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub between: [String; 2],
+    pub bw_gbs: f64,
+    #[serde(default)]
+    pub latency_us: f64,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Which ops may overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Streams {
+    /// One in-order stream (queue) per device: the eager default and wgpu's queue.
+    Single,
+    /// One stream per modality branch, fusion and head on the first; branches may overlap.
+    PerBranch,
+}
+
+/// How a software stack drives the devices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    #[serde(skip)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub streams: Streams,
+    /// Host time of one framework op call (Python and dispatcher), microseconds.
+    pub op_overhead_us: f64,
+    /// Host time to launch one kernel (driver call, command encoding), microseconds.
+    pub launch_overhead_us: f64,
+    /// Cost of one synchronization (an event wait between streams, a blocking copy, the final sync), us.
+    pub sync_overhead_us: f64,
+    /// Whether input tensors are copied from host memory each inference (`.to(device)` per modality).
+    #[serde(default = "yes")]
+    pub input_copy: bool,
+    /// Math mode of convolutions and of matmuls (PyTorch lets cuDNN use TF32 for convolutions by default).
+    #[serde(default = "fp32")]
+    pub conv_math: String,
+    #[serde(default = "fp32")]
+    pub matmul_math: String,
+}
+
+fn yes() -> bool {
+    true
+}
+fn fp32() -> String {
+    "fp32".into()
+}
+
+impl Runtime {
+    /// One line saying what this runtime assumes about overlap and launch cost.
+    pub fn assumption(&self) -> String {
+        let overlap = match self.streams {
+            Streams::Single => "one in-order stream per device: branches run one after another",
+            Streams::PerBranch => "one stream per branch: branches may overlap",
+        };
+        format!(
+            "{}: {overlap}; {:.1} us per op call + {:.1} us per kernel launch on the host, {:.1} us per sync",
+            self.name, self.op_overhead_us, self.launch_overhead_us, self.sync_overhead_us
+        )
+    }
+}
+
+/// A machine: devices, links, runtimes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hardware {
+    pub name: String,
+    pub description: String,
+    pub devices: Vec<Device>,
+    pub links: Vec<Link>,
+    /// Index of the device that runs the framework and issues launches.
+    pub host: usize,
+    /// Index of the device ops run on unless placed elsewhere.
+    pub default_device: usize,
+    pub runtimes: Vec<Runtime>,
+    /// Index into `runtimes`.
+    pub default_runtime: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HardwareFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    extends: Option<String>,
+    host: String,
+    default_device: String,
+    devices: serde_yaml::Mapping,
+    #[serde(default)]
+    links: Vec<Link>,
+    runtimes: serde_yaml::Mapping,
+    default_runtime: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    sources: Vec<String>,
+}
+
+impl Hardware {
+    pub fn device_index(&self, name: &str) -> Option<usize> {
+        self.devices.iter().position(|d| d.name == name)
+    }
+
+    pub fn runtime(&self, name: &str) -> Result<&Runtime> {
+        self.runtimes
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| Error::unknown("runtime", name, self.runtimes.iter().map(|r| r.name.as_str())))
+    }
+
+    /// The link between two devices, if any.
+    pub fn link(&self, a: usize, b: usize) -> Option<&Link> {
+        let (na, nb) = (&self.devices[a].name, &self.devices[b].name);
+        self.links.iter().find(|l| (&l.between[0] == na && &l.between[1] == nb) || (&l.between[0] == nb && &l.between[1] == na))
+    }
+}
+
+/// Loads a hardware description from a file path or a preset name, applying `--set` overrides.
+pub fn load_hardware(arg: &str, sets: &[(String, SetOp)]) -> Result<Hardware> {
+    let (file, text) = read_source(arg)?;
+    let mut chain = vec![Document::parse(&file, &text)?];
+    // Follow `extends:` (presets or paths relative to the extending file), at most 8 levels.
+    let mut merged = chain[0].value.clone();
+    while let Some(parent) = chain.last().unwrap().value.get("extends").and_then(Value::as_str).map(str::to_string) {
+        if chain.len() > 8 {
+            return Err(chain[0].error("extends", "`extends` chain is longer than 8 (a loop?)"));
+        }
+        let base_dir = std::path::Path::new(&chain.last().unwrap().file).parent().map(|p| p.to_path_buf());
+        let resolved = match (preset_text(&parent), &base_dir) {
+            (Some(_), _) => parent.clone(),
+            (None, Some(dir)) if !dir.as_os_str().is_empty() => dir.join(&parent).to_string_lossy().into_owned(),
+            _ => parent.clone(),
+        };
+        let (pfile, ptext) = read_source(&resolved).map_err(|e| match e {
+            Error::Unknown { .. } | Error::Read { .. } => chain.last().unwrap().error("extends", format!("cannot extend `{parent}`: {e}")),
+            other => other,
+        })?;
+        let pdoc = Document::parse(&pfile, &ptext)?;
+        let mut base = pdoc.value.clone();
+        deep_merge(&mut base, &merged);
+        merged = base;
+        if let Some(m) = merged.as_mapping_mut() {
+            m.remove("extends");
+            if let Some(e) = pdoc.value.get("extends") {
+                m.insert("extends".into(), e.clone());
+            }
+        }
+        chain.push(pdoc);
+    }
+    if let Some(m) = merged.as_mapping_mut() {
+        m.remove("extends");
+    }
+    let located = Located { chain: &chain };
+    for (key, op) in sets {
+        let key = qualify_key(&merged, key);
+        apply_set(&mut merged, &key, op).map_err(|m| Error::input(Location::default().field(format!("--set {key}")), m))?;
+    }
+    from_value(&merged, &located)
+}
+
+/// Reads a preset or a file.
+fn read_source(arg: &str) -> Result<(String, String)> {
+    if let Some(t) = preset_text(arg) {
+        return Ok((format!("hardware/{arg}.yaml"), t.to_string()));
+    }
+    let path = std::path::Path::new(arg);
+    if !path.exists() && !arg.contains('/') && !arg.ends_with(".yaml") && !arg.ends_with(".yml") {
+        return Err(Error::unknown("hardware", arg, preset_names()));
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    Ok((arg.to_string(), text))
+}
+
+/// `gpu.mem_bw_gbs` means `devices.gpu.mem_bw_gbs` when `gpu` is a device; `eager.x` likewise for runtimes.
+fn qualify_key(v: &Value, key: &str) -> String {
+    let first = key.split(['.', '[']).next().unwrap_or("");
+    let has = |section: &str| v.get(section).and_then(|d| d.get(first)).is_some();
+    if v.get(first).is_none() {
+        if has("devices") {
+            return format!("devices.{key}");
+        }
+        if has("runtimes") {
+            return format!("runtimes.{key}");
+        }
+    }
+    key.to_string()
+}
+
+/// Locates fields in the file (or ancestor) that defines them.
+struct Located<'a> {
+    chain: &'a [Document],
+}
+
+impl Located<'_> {
+    fn error(&self, field: &str, msg: impl Into<String>) -> Error {
+        let doc = self.chain.iter().find(|d| d.index.find(field).is_some_and(|_| field_exists(&d.value, field))).unwrap_or(&self.chain[0]);
+        doc.error(field, msg)
+    }
+    fn decode<T: serde::de::DeserializeOwned>(&self, base: &str, v: &Value) -> Result<T> {
+        // Decode against the first document, then re-locate the error in the file that defines the field.
+        yaml::decode::<T>(&self.chain[0], base, v).map_err(|e| match e {
+            Error::Input { at, message } => {
+                let field = at.field.clone().unwrap_or_default();
+                self.error(&field, message)
+            }
+            other => other,
+        })
+    }
+}
+
+fn field_exists(v: &Value, path: &str) -> bool {
+    let mut cur = v;
+    for part in path.split('.') {
+        let (key, idx) = match part.find('[') {
+            Some(i) => (&part[..i], part[i + 1..].trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        match cur.get(key) {
+            Some(n) => cur = n,
+            None => return false,
+        }
+        if let Some(i) = idx {
+            match cur.get(i) {
+                Some(n) => cur = n,
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+fn from_value(v: &Value, loc: &Located) -> Result<Hardware> {
+    let hf: HardwareFile = loc.decode("", v)?;
+    let mut devices = Vec::new();
+    for (k, dv) in &hf.devices {
+        let name = k.as_str().unwrap_or_default().to_string();
+        let base = format!("devices.{name}");
+        let mut d: Device = loc.decode(&base, dv)?;
+        d.name = name;
+        validate_device(&d, &base, loc)?;
+        devices.push(d);
+    }
+    if devices.is_empty() {
+        return Err(loc.error("devices", "at least one device is needed"));
+    }
+    let find = |field: &str, name: &str| -> Result<usize> {
+        devices.iter().position(|d| d.name == name).ok_or_else(|| {
+            let known: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
+            loc.error(field, format!("unknown device `{name}`; devices: {}", known.join(", ")))
+        })
+    };
+    let host = find("host", &hf.host)?;
+    let default_device = find("default_device", &hf.default_device)?;
+    for (i, l) in hf.links.iter().enumerate() {
+        let base = format!("links[{i}]");
+        find(&format!("{base}.between"), &l.between[0])?;
+        find(&format!("{base}.between"), &l.between[1])?;
+        if l.between[0] == l.between[1] {
+            return Err(loc.error(&format!("{base}.between"), "a link joins two different devices"));
+        }
+        positive(l.bw_gbs, &format!("{base}.bw_gbs"), loc)?;
+        non_negative(l.latency_us, &format!("{base}.latency_us"), loc)?;
+    }
+    let mut runtimes = Vec::new();
+    for (k, rv) in &hf.runtimes {
+        let name = k.as_str().unwrap_or_default().to_string();
+        let base = format!("runtimes.{name}");
+        let mut r: Runtime = loc.decode(&base, rv)?;
+        r.name = name;
+        for (f, x) in [("op_overhead_us", r.op_overhead_us), ("launch_overhead_us", r.launch_overhead_us), ("sync_overhead_us", r.sync_overhead_us)] {
+            non_negative(x, &format!("{base}.{f}"), loc)?;
+        }
+        runtimes.push(r);
+    }
+    let default_runtime = runtimes.iter().position(|r| r.name == hf.default_runtime).ok_or_else(|| {
+        let known: Vec<&str> = runtimes.iter().map(|r| r.name.as_str()).collect();
+        loc.error("default_runtime", format!("unknown runtime `{}`; runtimes: {}", hf.default_runtime, known.join(", ")))
+    })?;
+    Ok(Hardware { name: hf.name, description: hf.description, devices, links: hf.links, host, default_device, runtimes, default_runtime })
+}
+
+fn positive(x: f64, field: &str, loc: &Located) -> Result<()> {
+    if !(x > 0.0 && x.is_finite()) {
+        return Err(loc.error(field, format!("must be a positive number, got {x}")));
+    }
+    Ok(())
+}
+
+fn non_negative(x: f64, field: &str, loc: &Located) -> Result<()> {
+    if !(x >= 0.0 && x.is_finite()) {
+        return Err(loc.error(field, format!("must be zero or positive, got {x}")));
+    }
+    Ok(())
+}
+
+fn validate_device(d: &Device, base: &str, loc: &Located) -> Result<()> {
+    if !d.peak_tflops.contains_key("fp32") {
+        return Err(loc.error(&format!("{base}.peak_tflops"), "needs at least `fp32`"));
+    }
+    for (mode, &t) in &d.peak_tflops {
+        positive(t, &format!("{base}.peak_tflops.{mode}"), loc)?;
+    }
+    positive(d.mem_bw_gbs, &format!("{base}.mem_bw_gbs"), loc)?;
+    positive(d.mem_gb, &format!("{base}.mem_gb"), loc)?;
+    non_negative(d.cache_mb, &format!("{base}.cache_mb"), loc)?;
+    non_negative(d.kernel_overhead_us, &format!("{base}.kernel_overhead_us"), loc)?;
+    if d.compute_units == 0 {
+        return Err(loc.error(&format!("{base}.compute_units"), "must be at least 1"));
+    }
+    if d.max_concurrent_kernels == 0 {
+        return Err(loc.error(&format!("{base}.max_concurrent_kernels"), "must be at least 1"));
+    }
+    if d.gemm_tile.contains(&0) {
+        return Err(loc.error(&format!("{base}.gemm_tile"), "tile sizes must be positive"));
+    }
+    let e = &d.efficiency;
+    for (class, c) in [("matmul", &e.matmul), ("conv", &e.conv), ("elementwise", &e.elementwise), ("reduction", &e.reduction), ("movement", &e.movement)] {
+        let f = format!("{base}.efficiency.{class}");
+        for (name, x) in [("compute", c.compute), ("memory", c.memory)] {
+            if !(x > 0.0 && x <= 1.0) {
+                return Err(loc.error(&format!("{f}.{name}"), format!("an efficiency is a fraction in (0, 1], got {x}")));
+            }
+        }
+        non_negative(c.compute_half_mflop, &format!("{f}.compute_half_mflop"), loc)?;
+        non_negative(c.memory_half_kb, &format!("{f}.memory_half_kb"), loc)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_loads() {
+        for name in preset_names() {
+            let hw = load_hardware(name, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!hw.devices.is_empty());
+            assert!(hw.runtimes.iter().any(|r| r.name == "eager"), "{name} has no eager runtime");
+        }
+    }
+
+    #[test]
+    fn set_overrides_device_fields_by_short_name() {
+        let base = load_hardware("a100", &[]).unwrap();
+        let sets = vec![crate::yaml::parse_set("gpu.mem_bw_gbs=*2").unwrap()];
+        let hw = load_hardware("a100", &sets).unwrap();
+        let g = hw.default_device;
+        assert_eq!(hw.devices[g].mem_bw_gbs, 2.0 * base.devices[g].mem_bw_gbs);
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let sets = vec![crate::yaml::parse_set("gpu.mem_bw_gbs=0").unwrap()];
+        let err = load_hardware("a100", &sets).unwrap_err().to_string();
+        assert!(err.contains("devices.gpu.mem_bw_gbs") && err.contains("positive"), "{err}");
+        let sets = vec![crate::yaml::parse_set("gpu.mem_bw=5").unwrap()];
+        let err = load_hardware("a100", &sets).unwrap_err().to_string();
+        assert!(err.contains("unknown field `mem_bw`"), "{err}");
+        let err = load_hardware("no-such-chip", &[]).unwrap_err().to_string();
+        assert!(err.contains("unknown hardware") && err.contains("a100"), "{err}");
+    }
+}

@@ -1,0 +1,19 @@
+//! mmbench models, runs and explains the performance of multi-modal deep neural networks: networks that encode
+//! several modalities in separate branches and fuse them. See `README.md` for the formats and commands and
+//! `DESIGN.md` (in the project's shared notes) for the architecture.
+//!
+//! The library is organised as the data flows: [`graph`] (workloads as operator DAGs) and [`hardware`]
+//! (devices, links, runtimes) are independent inputs; [`predict`] joins them into a [`trace::Trace`];
+//! [`analysis`] and [`report`] read traces.
+
+pub mod analysis;
+pub mod cli;
+pub mod error;
+pub mod graph;
+pub mod hardware;
+pub mod predict;
+pub mod report;
+pub mod trace;
+pub mod yaml;
+
+pub use error::{Error, Result};

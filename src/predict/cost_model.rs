@@ -1,0 +1,229 @@
+//! The analytical cost model: the time of one op on one device.
+//!
+//! ```text
+//! t = kernels * kernel_overhead + max(t_compute, t_memory)
+//! t_compute = flops / (peak[math] * eff_c(flops) * u_wave)
+//! t_memory  = bytes / (mem_bw * eff_m(bytes))
+//! eff(x)    = eff_max * x / (x + x_half)                (per op class, from the hardware description)
+//! u_wave    = tiles / (ceil(tiles / units) * units)    for GEMM-like ops with at least one full wave
+//! ```
+//!
+//! `math` is the runtime's math mode for the op class (PyTorch lets cuDNN run convolutions in TF32 on Ampere
+//! and later). A GEMM whose tiles do not fill one wave is left to the size curve, because libraries pick
+//! smaller tiles or split K for small problems.
+
+use crate::graph::{GemmShape, OpClass, OpCost};
+use crate::hardware::{Device, Runtime};
+use serde::Serialize;
+
+/// What limits an op's time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    Compute,
+    Memory,
+    /// The fixed per-kernel cost exceeds the work itself.
+    Overhead,
+    /// No work (views, inputs).
+    None,
+}
+
+/// The predicted time of one op and its parts, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct OpTime {
+    pub total_s: f64,
+    pub compute_s: f64,
+    pub memory_s: f64,
+    pub overhead_s: f64,
+    pub bound: Bound,
+    /// Fraction of the device one instance of the op occupies (for overlap between streams).
+    pub occupancy: f64,
+}
+
+impl OpTime {
+    pub const ZERO: OpTime = OpTime { total_s: 0.0, compute_s: 0.0, memory_s: 0.0, overhead_s: 0.0, bound: Bound::None, occupancy: 0.0 };
+}
+
+/// Wave-quantization utilisation of a GEMM on a device.
+pub fn wave_utilization(g: &GemmShape, dev: &Device) -> f64 {
+    let tiles = gemm_tiles(g, dev);
+    let units = dev.compute_units as u64;
+    if tiles < units {
+        return 1.0;
+    }
+    let waves = tiles.div_ceil(units);
+    tiles as f64 / (waves * units) as f64
+}
+
+/// Output tiles of a GEMM.
+pub fn gemm_tiles(g: &GemmShape, dev: &Device) -> u64 {
+    let [tm, tn] = dev.gemm_tile;
+    g.batch * g.m.div_ceil(tm as u64) * g.n.div_ceil(tn as u64)
+}
+
+/// The math mode a runtime uses for an op class.
+pub fn math_mode(class: OpClass, rt: &Runtime) -> &str {
+    match class {
+        OpClass::Conv => &rt.conv_math,
+        OpClass::Matmul => &rt.matmul_math,
+        _ => "fp32",
+    }
+}
+
+/// The time of an op with this cost on `dev` under runtime `rt`.
+pub fn op_time(cost: &OpCost, dev: &Device, rt: &Runtime) -> OpTime {
+    if !cost.class.launches_kernel() || cost.kernels == 0 {
+        return OpTime::ZERO;
+    }
+    let eff = dev.efficiency.of(cost.class);
+    let flops = cost.flops as f64;
+    let bytes = cost.bytes() as f64;
+    let wave = cost.gemm.as_ref().map_or(1.0, |g| wave_utilization(g, dev));
+    let compute_s = if flops > 0.0 { flops / (dev.peak_flops(math_mode(cost.class, rt)) * eff.compute_at(flops) * wave) } else { 0.0 };
+    let memory_s = if bytes > 0.0 { bytes / (dev.mem_bw() * eff.memory_at(bytes)) } else { 0.0 };
+    let overhead_s = f64::from(cost.kernels) * dev.kernel_overhead_us * 1e-6;
+    let work = compute_s.max(memory_s);
+    let bound = if overhead_s >= work {
+        Bound::Overhead
+    } else if compute_s >= memory_s {
+        Bound::Compute
+    } else {
+        Bound::Memory
+    };
+    OpTime { total_s: overhead_s + work, compute_s, memory_s, overhead_s, bound, occupancy: occupancy(cost, dev) }
+}
+
+/// Fraction of the device's compute units an op keeps busy: GEMM tiles, or blocks of 1024 output elements
+/// for other ops, over the number of units (at most 1).
+pub fn occupancy(cost: &OpCost, dev: &Device) -> f64 {
+    let units = dev.compute_units as f64;
+    let work_units = match &cost.gemm {
+        Some(g) => gemm_tiles(g, dev) as f64,
+        None => (cost.bytes_written as f64 / 4.0 / 1024.0).ceil().max(1.0),
+    };
+    (work_units / units).min(1.0)
+}
+
+/// Time to move `bytes` over a link of `bw_gbs` GB/s with `latency_us`.
+pub fn transfer_time(bytes: u64, bw_gbs: f64, latency_us: f64) -> f64 {
+    latency_us * 1e-6 + bytes as f64 / (bw_gbs * 1e9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hardware::{DeviceKind, Efficiency, EfficiencyTable, Streams};
+
+    fn flat(compute: f64, memory: f64) -> Efficiency {
+        Efficiency { compute, compute_half_mflop: 0.0, memory, memory_half_kb: 0.0 }
+    }
+
+    /// A device with round numbers: 10 TFLOP/s fp32, 20 TFLOP/s tf32, 1000 GB/s, 100 units, 2 us per kernel.
+    fn device() -> Device {
+        Device {
+            name: "toy".into(),
+            kind: DeviceKind::Gpu,
+            description: String::new(),
+            peak_tflops: [("fp32".to_string(), 10.0), ("tf32".to_string(), 20.0)].into_iter().collect(),
+            mem_bw_gbs: 1000.0,
+            mem_gb: 16.0,
+            cache_mb: 0.0,
+            compute_units: 100,
+            max_concurrent_kernels: 8,
+            kernel_overhead_us: 2.0,
+            gemm_tile: [128, 128],
+            efficiency: EfficiencyTable {
+                matmul: flat(0.5, 1.0),
+                conv: flat(0.5, 1.0),
+                elementwise: flat(1.0, 0.5),
+                reduction: flat(1.0, 0.5),
+                movement: flat(1.0, 0.5),
+            },
+            sources: vec![],
+        }
+    }
+
+    fn runtime() -> Runtime {
+        Runtime {
+            name: "rt".into(),
+            description: String::new(),
+            streams: Streams::Single,
+            op_overhead_us: 0.0,
+            launch_overhead_us: 0.0,
+            sync_overhead_us: 0.0,
+            input_copy: true,
+            conv_math: "tf32".into(),
+            matmul_math: "fp32".into(),
+        }
+    }
+
+    fn cost(class: OpClass, flops: u64, bytes: u64, gemm: Option<GemmShape>) -> OpCost {
+        OpCost { flops, bytes_read: bytes, bytes_written: 0, gemm, ..OpCost::of(class) }
+    }
+
+    #[test]
+    fn compute_bound_gemm_hand_computed() {
+        // 1e10 FLOPs at 10 TFLOP/s x 0.5 = 2 ms; 1 MB at 1000 GB/s = 1 us; plus 2 us overhead.
+        // 1024 x 1024 output = 64 tiles < 100 units: no wave penalty.
+        let g = GemmShape { batch: 1, m: 1024, n: 1024, k: 4768 };
+        let t = op_time(&cost(OpClass::Matmul, 10_000_000_000, 1_000_000, Some(g)), &device(), &runtime());
+        assert!((t.compute_s - 2e-3).abs() < 1e-12);
+        assert!((t.memory_s - 1e-6).abs() < 1e-15);
+        assert!((t.total_s - (2e-3 + 2e-6)).abs() < 1e-12);
+        assert_eq!(t.bound, Bound::Compute);
+    }
+
+    #[test]
+    fn conv_uses_the_runtime_math_mode() {
+        let t = op_time(&cost(OpClass::Conv, 10_000_000_000, 0, None), &device(), &runtime());
+        // tf32: 20 TFLOP/s x 0.5 = 1 ms.
+        assert!((t.compute_s - 1e-3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn memory_bound_elementwise_hand_computed() {
+        // 4 MB at 1000 GB/s x 0.5 = 8 us; 1e6 FLOPs at 10 TFLOP/s = 0.1 us.
+        let t = op_time(&cost(OpClass::Elementwise, 1_000_000, 4_000_000, None), &device(), &runtime());
+        assert!((t.memory_s - 8e-6).abs() < 1e-15);
+        assert!((t.total_s - 10e-6).abs() < 1e-12);
+        assert_eq!(t.bound, Bound::Memory);
+    }
+
+    #[test]
+    fn tiny_kernels_are_overhead_bound() {
+        let t = op_time(&cost(OpClass::Elementwise, 100, 800, None), &device(), &runtime());
+        assert_eq!(t.bound, Bound::Overhead);
+        assert!((t.overhead_s - 2e-6).abs() < 1e-15);
+    }
+
+    #[test]
+    fn wave_quantization_penalizes_partial_last_wave() {
+        let d = device();
+        // 150 tiles on 100 units: 2 waves, utilisation 150 / 200.
+        let g = GemmShape { batch: 150, m: 128, n: 128, k: 64 };
+        assert!((wave_utilization(&g, &d) - 0.75).abs() < 1e-12);
+        // Exactly 2 full waves: no penalty. Under one wave: left to the size curve.
+        assert_eq!(wave_utilization(&GemmShape { batch: 200, ..g }, &d), 1.0);
+        assert_eq!(wave_utilization(&GemmShape { batch: 10, ..g }, &d), 1.0);
+    }
+
+    #[test]
+    fn efficiency_curve_saturates() {
+        let e = Efficiency { compute: 0.8, compute_half_mflop: 10.0, memory: 0.8, memory_half_kb: 0.0 };
+        assert!((e.compute_at(10e6) - 0.4).abs() < 1e-12);
+        assert!(e.compute_at(1e12) > 0.799);
+        assert_eq!(e.memory_at(1.0), 0.8);
+    }
+
+    #[test]
+    fn views_cost_nothing() {
+        let t = op_time(&OpCost::of(OpClass::View), &device(), &runtime());
+        assert_eq!(t.total_s, 0.0);
+        assert_eq!(t.bound, Bound::None);
+    }
+
+    #[test]
+    fn transfer_is_latency_plus_size_over_bandwidth() {
+        assert!((transfer_time(25_000_000, 25.0, 10.0) - (10e-6 + 1e-3)).abs() < 1e-12);
+    }
+}

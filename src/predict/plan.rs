@@ -1,0 +1,300 @@
+//! From a workload and a hardware description to the list of things the simulator schedules: every op with
+//! its device, stream, duration, host issue cost and dependencies, plus the copies that placement makes
+//! necessary. Building the plan is where placement and runtime choices are checked.
+
+use super::cost_model::{op_time, transfer_time, OpTime};
+use crate::error::{Error, Result};
+use crate::graph::{Op, OpClass, Stage, Workload};
+use crate::hardware::{Hardware, Runtime, Streams};
+use crate::trace::RecordKind;
+use std::collections::HashMap;
+
+/// Where ops run: per modality branch (or `fusion` / `head` stage) a device name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Placement {
+    pub assignments: Vec<(String, String)>,
+}
+
+impl Placement {
+    /// Parses `audio=cpu`.
+    pub fn parse(arg: &str) -> std::result::Result<(String, String), String> {
+        let (k, v) = arg.split_once('=').ok_or_else(|| format!("`--place {arg}`: expected BRANCH=DEVICE"))?;
+        if k.trim().is_empty() || v.trim().is_empty() {
+            return Err(format!("`--place {arg}`: expected BRANCH=DEVICE"));
+        }
+        Ok((k.trim().to_string(), v.trim().to_string()))
+    }
+}
+
+/// What the simulator needs to know about a prediction.
+#[derive(Debug, Clone, Default)]
+pub struct PredictOptions {
+    /// Runtime name; the hardware's default when `None`.
+    pub runtime: Option<String>,
+    pub placement: Placement,
+}
+
+/// The stream that copies use on their destination device (shown as its own track).
+pub const COPY_STREAM: u32 = 99;
+
+/// What a scheduled item occupies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// Nothing (an input arriving in host memory).
+    None,
+    /// A stream of a device: (device, device-local stream).
+    Stream(u16, u32),
+    /// A link between devices.
+    Link(u16),
+}
+
+/// One item the simulator schedules.
+#[derive(Debug, Clone)]
+pub struct SimOp {
+    /// The workload node (`None` for copies).
+    pub node: Option<u32>,
+    pub kind: RecordKind,
+    pub stage: Stage,
+    pub modality: Option<u16>,
+    pub resource: Resource,
+    /// The device shown in the trace (a copy's destination).
+    pub device: u16,
+    /// Standalone duration on its resource, seconds.
+    pub duration_s: f64,
+    /// Host time spent issuing it, seconds.
+    pub host_cost_s: f64,
+    /// The host waits for it to finish (copies, ops on the host's own processor).
+    pub blocking: bool,
+    /// Fraction of its device it keeps busy.
+    pub occupancy: f64,
+    pub deps: Vec<u32>,
+    pub time: OpTime,
+    /// For copies: bytes moved.
+    pub bytes: u64,
+}
+
+/// Everything the simulator schedules for one inference.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub ops: Vec<SimOp>,
+    pub runtime: Runtime,
+    /// Per device: how many kernels may run at once.
+    pub max_concurrent: Vec<u32>,
+    /// Per device: how many streams the plan uses.
+    pub streams_per_device: Vec<u32>,
+    /// Host time of the final synchronization, seconds.
+    pub final_sync_s: f64,
+    /// Device index of every workload node (views and weights: their consumer's device or the default).
+    pub node_device: Vec<u16>,
+}
+
+impl Plan {
+    /// Whether some device runs more than one stream (the simulator then shares devices between kernels).
+    pub fn has_concurrency(&self) -> bool {
+        self.streams_per_device.iter().any(|&s| s > 1)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Loc {
+    /// Resident everywhere (weights, inputs when the runtime keeps them on the device).
+    Anywhere,
+    At(u16),
+}
+
+/// Builds the plan.
+pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<Plan> {
+    let runtime = match &opts.runtime {
+        Some(name) => hw.runtime(name)?.clone(),
+        None => hw.runtimes[hw.default_runtime].clone(),
+    };
+    let host = hw.host as u16;
+    // Placement per modality or stage.
+    let mut by_modality: HashMap<u16, u16> = HashMap::new();
+    let mut by_stage: HashMap<Stage, u16> = HashMap::new();
+    let device_of = |name: &str| -> Result<u16> {
+        hw.device_index(name)
+            .map(|d| d as u16)
+            .ok_or_else(|| Error::unknown("device", name, hw.devices.iter().map(|d| d.name.as_str())))
+    };
+    for (branch, dev) in &opts.placement.assignments {
+        let d = device_of(dev)?;
+        if let Some(m) = w.modalities.iter().position(|m| m == branch) {
+            by_modality.insert(m as u16, d);
+        } else if branch == "fusion" {
+            by_stage.insert(Stage::Fusion, d);
+        } else if branch == "head" {
+            by_stage.insert(Stage::Head, d);
+        } else {
+            let known = w.modalities.iter().map(String::as_str).chain(["fusion", "head"]);
+            return Err(Error::unknown("branch to place", branch, known));
+        }
+    }
+    let n = w.len();
+    let mut ops: Vec<SimOp> = Vec::with_capacity(n + 8);
+    let mut loc: Vec<Loc> = vec![Loc::Anywhere; n];
+    let mut producer: Vec<Option<u32>> = vec![None; n];
+    let mut node_device: Vec<u16> = vec![hw.default_device as u16; n];
+    let mut copies: HashMap<(u32, u16), u32> = HashMap::new();
+    let mut streams_used: Vec<Vec<u32>> = vec![Vec::new(); hw.devices.len()];
+    let op_overhead = runtime.op_overhead_us * 1e-6;
+    let launch = runtime.launch_overhead_us * 1e-6;
+    let sync = runtime.sync_overhead_us * 1e-6;
+
+    for (idx, node) in w.nodes() {
+        let i = idx.index();
+        match (&node.op, node.cost.class) {
+            (Op::Input(_), _) => {
+                loc[i] = if runtime.input_copy { Loc::At(host) } else { Loc::Anywhere };
+                producer[i] = Some(ops.len() as u32);
+                node_device[i] = host;
+                ops.push(SimOp {
+                    node: Some(i as u32),
+                    kind: RecordKind::Input,
+                    stage: node.stage,
+                    modality: node.modality,
+                    resource: Resource::None,
+                    device: host,
+                    duration_s: 0.0,
+                    host_cost_s: 0.0,
+                    blocking: false,
+                    occupancy: 0.0,
+                    deps: vec![],
+                    time: OpTime::ZERO,
+                    bytes: 0,
+                });
+                continue;
+            }
+            (Op::Weight(_), _) => continue,
+            (_, OpClass::View) | (_, OpClass::Source) => {
+                // A view aliases its input.
+                if let Some(&src) = node.inputs.first() {
+                    loc[i] = loc[src.index()];
+                    producer[i] = producer[src.index()];
+                    node_device[i] = node_device[src.index()];
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let dev: u16 = if let Some(pin) = &node.device {
+            device_of(pin).map_err(|e| Error::input(crate::error::Location::default().node(&node.name), e.to_string()))?
+        } else if matches!(node.op, Op::HostWork(_)) {
+            host
+        } else if let Some(d) = node.modality.and_then(|m| by_modality.get(&m)) {
+            *d
+        } else if let Some(d) = by_stage.get(&node.stage) {
+            *d
+        } else {
+            hw.default_device as u16
+        };
+        node_device[i] = dev;
+        let stream = match runtime.streams {
+            Streams::Single => 0,
+            Streams::PerBranch => node.modality.map_or(0, |m| u32::from(m) + 1),
+        };
+        if !streams_used[dev as usize].contains(&stream) {
+            streams_used[dev as usize].push(stream);
+        }
+        // Inputs that live on another device are copied first (once per value and destination).
+        let mut deps: Vec<u32> = Vec::with_capacity(node.inputs.len());
+        for &p in &node.inputs {
+            let pi = p.index();
+            let Some(prod) = producer[pi] else { continue };
+            let dep = match loc[pi] {
+                Loc::At(src) if src != dev => {
+                    if let Some(&c) = copies.get(&(prod, dev)) {
+                        c
+                    } else {
+                        let link = hw.link(src as usize, dev as usize).ok_or_else(|| {
+                            Error::input(
+                                crate::error::Location::default().node(&node.name),
+                                format!(
+                                    "needs data from device `{}` on `{}`, but hardware `{}` has no link between them",
+                                    hw.devices[src as usize].name, hw.devices[dev as usize].name, hw.name
+                                ),
+                            )
+                        })?;
+                        let li = hw.links.iter().position(|l| std::ptr::eq(l, link)).unwrap() as u16;
+                        let bytes = w.graph[p].output.bytes();
+                        let prod_op = &ops[prod as usize];
+                        let (stage, modality) = (prod_op.stage, prod_op.modality);
+                        let c = ops.len() as u32;
+                        ops.push(SimOp {
+                            node: None,
+                            kind: RecordKind::Transfer,
+                            stage,
+                            modality,
+                            resource: Resource::Link(li),
+                            device: dev,
+                            duration_s: transfer_time(bytes, link.bw_gbs, link.latency_us),
+                            host_cost_s: op_overhead + launch,
+                            blocking: true,
+                            occupancy: 1.0,
+                            deps: vec![prod],
+                            time: OpTime::ZERO,
+                            bytes,
+                        });
+                        copies.insert((prod, dev), c);
+                        c
+                    }
+                }
+                _ => prod,
+            };
+            if !deps.contains(&dep) {
+                deps.push(dep);
+            }
+        }
+        loc[i] = Loc::At(dev);
+        let d = &hw.devices[dev as usize];
+        let time = op_time(&node.cost, d, &runtime);
+        let on_host = dev == host;
+        let dispatch = if node.continues_call { 0.0 } else { op_overhead };
+        let mut host_cost = dispatch + if on_host { 0.0 } else { f64::from(node.cost.kernels) * launch };
+        // A dependency on another stream of a device needs an event wait.
+        let my_res = Resource::Stream(dev, stream);
+        let mut waited: Vec<Resource> = Vec::new();
+        for &dep in &deps {
+            let r = ops[dep as usize].resource;
+            if let Resource::Stream(..) = r {
+                if r != my_res && !ops[dep as usize].blocking && !waited.contains(&r) {
+                    waited.push(r);
+                    host_cost += sync;
+                }
+            }
+        }
+        producer[i] = Some(ops.len() as u32);
+        ops.push(SimOp {
+            node: Some(i as u32),
+            kind: RecordKind::Op,
+            stage: node.stage,
+            modality: node.modality,
+            resource: my_res,
+            device: dev,
+            duration_s: time.total_s,
+            host_cost_s: host_cost,
+            blocking: on_host,
+            occupancy: time.occupancy,
+            deps,
+            time,
+            bytes: node.cost.bytes(),
+        });
+    }
+    // Views and weights report the device of their first consumer when they have one.
+    for (idx, node) in w.nodes().collect::<Vec<_>>().into_iter().rev() {
+        if matches!(node.op, Op::Weight(_)) {
+            if let Some(c) = w.consumers(idx).next() {
+                node_device[idx.index()] = node_device[c.index()];
+            }
+        }
+    }
+    let runs_off_host = ops.iter().any(|o| o.kind == RecordKind::Op && o.device != host);
+    Ok(Plan {
+        ops,
+        final_sync_s: if runs_off_host { sync } else { 0.0 },
+        max_concurrent: hw.devices.iter().map(|d| d.max_concurrent_kernels).collect(),
+        streams_per_device: streams_used.iter().map(|s| s.len() as u32).collect(),
+        runtime,
+        node_device,
+    })
+}

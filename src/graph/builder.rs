@@ -233,8 +233,9 @@ impl GraphBuilder {
         self.add(local, Op::Input(Input { shape: shape.to_vec(), dtype }), &[])
     }
 
-    pub fn weight(&mut self, local: &str, shape: &[usize], registered: bool) -> BuildResult<NodeIndex> {
-        self.add(local, Op::Weight(Weight { shape: shape.to_vec(), registered }), &[])
+    /// A standalone tensor: a parameter, an unregistered learned tensor, or a constant buffer.
+    pub fn weight(&mut self, local: &str, shape: &[usize], kind: WeightKind) -> BuildResult<NodeIndex> {
+        self.add(local, Op::Weight(Weight { shape: shape.to_vec(), kind }), &[])
     }
 
     /// A `dims`-D convolution with square kernel `k`, stride `s`, zero padding `p`.

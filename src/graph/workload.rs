@@ -125,7 +125,7 @@ impl Workload {
             }
         }
         match &n.op {
-            Op::Weight(w) if !w.registered => (0, n.cost.params),
+            Op::Weight(w) if w.kind == crate::graph::ops::WeightKind::Unregistered => (0, n.cost.params),
             _ => (n.cost.params, 0),
         }
     }

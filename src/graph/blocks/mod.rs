@@ -9,11 +9,13 @@ mod basic;
 mod lenet;
 mod mlp;
 mod recurrent;
+mod transformer;
 
 pub use basic::*;
 pub use lenet::LeNet;
 pub use mlp::Mlp;
 pub use recurrent::{Gru, Lstm, RecurrentOutput};
+pub use transformer::{attention, transformer_layer, Attention, NormPlacement, QkvLayout, TransformerLayer};
 
 use super::builder::{BuildResult, GraphBuilder};
 use petgraph::graph::NodeIndex;
@@ -61,6 +63,8 @@ pub static REGISTRY: &[(&str, Parser)] = &[
     ("mlp", parse::<Mlp>),
     ("gru", parse::<Gru>),
     ("lstm", parse::<Lstm>),
+    ("attention", parse::<Attention>),
+    ("transformer_layer", parse::<TransformerLayer>),
 ];
 
 /// Parses a block by name; `None` if no block has this name.

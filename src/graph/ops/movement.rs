@@ -139,8 +139,9 @@ impl OpSpec for Permute {
     }
 }
 
-/// `slice`: positions `[start, end)` of one axis, copied (negative positions count from the end; `end`
-/// defaults to the end of the axis).
+/// `slice`: positions `[start, end)` of one axis (negative positions count from the end; `end` defaults to the
+/// end of the axis). When every axis before it has size 1 the slice is one contiguous block of its input: a
+/// free view (the executor reads it at an offset); otherwise a strided copy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Slice {
@@ -174,8 +175,21 @@ impl OpSpec for Slice {
         shape[axis] = e - s;
         Ok(TensorInfo::new(shape, x.dtype))
     }
-    fn cost(&self, _: &[TensorInfo], out: &TensorInfo) -> OpCost {
+    fn cost(&self, inputs: &[TensorInfo], out: &TensorInfo) -> OpCost {
+        if self.is_view(&inputs[0].shape) {
+            return OpCost::of(OpClass::View);
+        }
         OpCost { bytes_read: out.bytes(), bytes_written: out.bytes(), ..OpCost::of(OpClass::Movement) }
+    }
+}
+
+impl Slice {
+    /// True when the slice is a contiguous block of its input (all leading axes have size 1).
+    pub fn is_view(&self, shape: &[usize]) -> bool {
+        match self.resolve(shape) {
+            Ok((axis, ..)) => shape[..axis].iter().all(|&d| d == 1),
+            Err(_) => false,
+        }
     }
 }
 
@@ -325,7 +339,13 @@ mod tests {
     #[test]
     fn slice_and_pad_and_upsample() {
         let s = Slice { axis: 1, start: -1, end: None };
-        assert_eq!(s.infer(&[TensorInfo::f32([1, 15, 768])]).unwrap().shape, vec![1, 1, 768]);
+        let x = TensorInfo::f32([1, 15, 768]);
+        let y = s.infer(std::slice::from_ref(&x)).unwrap();
+        assert_eq!(y.shape, vec![1, 1, 768]);
+        assert_eq!(s.cost(std::slice::from_ref(&x), &y).class, OpClass::View);
+        let x2 = TensorInfo::f32([2, 15, 768]);
+        let y2 = s.infer(std::slice::from_ref(&x2)).unwrap();
+        assert_eq!(s.cost(std::slice::from_ref(&x2), &y2).class, OpClass::Movement);
         assert!(Slice { axis: 1, start: 3, end: Some(2) }.infer(&[TensorInfo::f32([1, 15])]).is_err());
         let p = Pad { padding: vec![1], mode: PadMode::Reflect };
         assert_eq!(p.infer(&[TensorInfo::f32([1, 1, 8, 8, 8])]).unwrap().shape, vec![1, 1, 10, 10, 10]);

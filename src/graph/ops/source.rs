@@ -73,16 +73,28 @@ impl OpSpec for HostWork {
     }
 }
 
-/// A learned tensor that is not owned by a layer (positional tables, low-rank fusion factors, hypernetwork
-/// weights). It is resident on the device like every weight: no copy, no kernel. `registered: false` marks
-/// tensors a framework keeps outside its parameter registry (MMBench's low-rank tensor-fusion factors), which
-/// `info` lists apart.
+/// What a standalone tensor is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightKind {
+    /// A registered parameter.
+    #[default]
+    Param,
+    /// Learned but kept outside the framework's parameter registry (MMBench's low-rank fusion factors);
+    /// `info` lists these apart.
+    Unregistered,
+    /// A constant buffer that is not learned (an attention mask): no parameters.
+    Buffer,
+}
+
+/// A tensor that is not owned by a layer (positional tables, low-rank fusion factors, hypernetwork weights,
+/// masks). It is resident on the device like every weight: no copy, no kernel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Weight {
     pub shape: Vec<usize>,
-    #[serde(default = "super::yes")]
-    pub registered: bool,
+    #[serde(default)]
+    pub kind: WeightKind,
 }
 
 impl OpSpec for Weight {
@@ -96,6 +108,7 @@ impl OpSpec for Weight {
         Ok(TensorInfo::f32(self.shape.clone()))
     }
     fn cost(&self, _: &[TensorInfo], out: &TensorInfo) -> OpCost {
-        OpCost { params: out.numel(), ..OpCost::of(OpClass::View) }
+        let params = if self.kind == WeightKind::Buffer { 0 } else { out.numel() };
+        OpCost { params, ..OpCost::of(OpClass::View) }
     }
 }

@@ -84,7 +84,7 @@ pub enum Error {
 
     /// The user's input (a YAML file, a `--set` flag, a graph) is wrong at a known place.
     #[error("{at}: {message}")]
-    Input { at: Location, message: String },
+    Input { at: Box<Location>, message: String },
 
     /// A name that refers to nothing we know (a workload, a hardware preset, a device, a runtime).
     #[error("unknown {what} `{name}`; known: {known}")]
@@ -97,7 +97,7 @@ pub enum Error {
 
 impl Error {
     pub fn input(at: Location, message: impl Into<String>) -> Self {
-        Error::Input { at, message: message.into() }
+        Error::Input { at: Box::new(at), message: message.into() }
     }
 
     /// An `Unknown` error listing the known names.

@@ -8,3 +8,125 @@ pub mod sync;
 pub use critical_path::{critical_path, CriticalPath, PathSegment};
 pub use stages::{stage_breakdown, StageTime};
 pub use sync::{sync_report, JoinWait, SyncReport};
+
+/// Hand-built traces with known answers.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use crate::graph::{OpClass, Stage};
+    use crate::trace::{OpRecord, RecordKind, Trace, TraceSource};
+
+    /// An op record; times in milliseconds.
+    pub fn op(name: &str, stage: Stage, modality: Option<u16>, stream: u32, start_ms: f64, end_ms: f64, inputs: &[u32]) -> OpRecord {
+        OpRecord {
+            name: name.into(),
+            op: "linear".into(),
+            kind: RecordKind::Op,
+            class: OpClass::Matmul,
+            stage,
+            modality,
+            device: 0,
+            stream,
+            start_s: start_ms * 1e-3,
+            end_s: end_ms * 1e-3,
+            flops: 0,
+            bytes: 0,
+            kernels: 1,
+            inputs: inputs.to_vec(),
+        }
+    }
+
+    pub fn trace(ops: Vec<OpRecord>, latency_ms: f64) -> Trace {
+        Trace {
+            workload: "t".into(),
+            hardware: "h".into(),
+            runtime: "r".into(),
+            batch: 1,
+            source: TraceSource::Predicted,
+            devices: vec!["gpu".into()],
+            modalities: vec!["a".into(), "b".into()],
+            ops,
+            latency_s: latency_ms * 1e-3,
+            params: 0,
+            flops: 0,
+        }
+    }
+
+    /// Branch a (3 ms) and branch b (1 ms) on two streams from t = 0, joined by a 0.5 ms fusion op at 3 ms,
+    /// then a 0.5 ms head; latency 4 ms.
+    pub fn two_branches() -> Trace {
+        trace(
+            vec![
+                op("a", Stage::Encoder, Some(0), 1, 0.0, 3.0, &[]),
+                op("b", Stage::Encoder, Some(1), 2, 0.0, 1.0, &[]),
+                op("fuse", Stage::Fusion, None, 0, 3.0, 3.5, &[0, 1]),
+                op("head", Stage::Head, None, 0, 3.5, 4.0, &[2]),
+            ],
+            4.0,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+    use crate::graph::Stage;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn two_branches_of_3_and_1_ms_wait_2_ms_with_imbalance_3() {
+        let r = sync_report(&two_branches());
+        assert_eq!(r.joins.len(), 1);
+        assert_eq!(r.joins[0].name, "fuse");
+        assert!(close(r.total_wait_s, 2e-3), "{}", r.total_wait_s);
+        assert!(close(r.imbalance, 3.0));
+        let b = r.joins[0].branches.iter().find(|b| b.branch == "b").unwrap();
+        assert!(close(b.wait_s, 2e-3));
+    }
+
+    #[test]
+    fn overlapping_branches_share_time_and_parts_sum_to_latency() {
+        let s = stage_breakdown(&two_branches());
+        let get = |st: Stage, m: Option<&str>| s.iter().find(|x| x.stage == st && x.modality.as_deref() == m).unwrap().seconds;
+        // 0-1 ms: a and b overlap, 0.5 ms each; 1-3 ms: a alone.
+        assert!(close(get(Stage::Encoder, Some("a")), 2.5e-3));
+        assert!(close(get(Stage::Encoder, Some("b")), 0.5e-3));
+        assert!(close(get(Stage::Fusion, None), 0.5e-3));
+        assert!(close(get(Stage::Head, None), 0.5e-3));
+        let total: f64 = s.iter().map(|x| x.seconds).sum();
+        assert!(close(total, 4e-3));
+    }
+
+    #[test]
+    fn idle_gaps_go_to_the_next_op_and_the_tail_to_the_last() {
+        // Serial: a 0-1, gap, b 2-3, fuse 3-4, sync tail to 4.5.
+        let t = trace(
+            vec![
+                op("a", Stage::Encoder, Some(0), 0, 0.0, 1.0, &[]),
+                op("b", Stage::Encoder, Some(1), 0, 2.0, 3.0, &[]),
+                op("fuse", Stage::Fusion, None, 0, 3.0, 4.0, &[0, 1]),
+            ],
+            4.5,
+        );
+        let s = stage_breakdown(&t);
+        assert!(close(s[0].seconds, 1e-3));
+        assert!(close(s[1].seconds, 2e-3));
+        assert!(close(s[2].seconds, 1.5e-3));
+        // Serial execution: a's output waits 2 ms for the fusion, b's none.
+        let r = sync_report(&t);
+        assert!(close(r.total_wait_s, 2e-3));
+    }
+
+    #[test]
+    fn critical_path_follows_the_slowest_branch() {
+        let cp = critical_path(&two_branches());
+        let stages: Vec<(Stage, Option<String>)> = cp.segments.iter().map(|s| (s.stage, s.modality.clone())).collect();
+        assert_eq!(stages, [(Stage::Encoder, Some("a".to_string())), (Stage::Fusion, None), (Stage::Head, None)]);
+        assert!(close(cp.busy_s, 4e-3));
+        assert!(close(cp.overhead_s, 0.0));
+        assert!(cp.describe().starts_with("a encoder 3.000 ms -> fusion"), "{}", cp.describe());
+    }
+}

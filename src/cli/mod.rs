@@ -53,8 +53,11 @@ pub struct OutputArgs {
 /// hardware. `workload.` and `hardware.` prefixes make the target explicit.
 const WORKLOAD_KEYS: &[&str] = &["batch", "modalities", "fusion", "head", "nodes", "params", "variant", "outputs"];
 
+/// `--set` overrides: (key path, operation).
+pub type Sets = Vec<(String, SetOp)>;
+
 /// Splits `--set` arguments into workload and hardware overrides.
-pub fn split_sets(args: &[String]) -> Result<(Vec<(String, SetOp)>, Vec<(String, SetOp)>)> {
+pub fn split_sets(args: &[String]) -> Result<(Sets, Sets)> {
     let mut wl = Vec::new();
     let mut hw = Vec::new();
     for a in args {

@@ -432,11 +432,10 @@ impl Loader<'_> {
             Some(_) => return Err(self.err(&field("modality"), "expected a modality name")),
             None => modality.map(str::to_string),
         };
-        if let Some(m) = &modality {
-            if explicit && !self.modality_known(m) {
+        if let Some(m) = &modality
+            && explicit && !self.modality_known(m) {
                 return Err(self.err(&field("modality"), format!("unknown modality `{m}`")));
             }
-        }
         let device = match get("device") {
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => return Err(self.err(&field("device"), "expected a device name")),

@@ -119,11 +119,10 @@ impl Workload {
     /// Whether parameters of this node count toward the registered total. Nodes of a weight group count once
     /// (the first in program order). Unregistered weights (low-rank fusion factors) are counted apart.
     fn counted_params<'a>(&'a self, seen: &mut HashSet<&'a str>, n: &'a Node) -> (u64, u64) {
-        if let Some(g) = &n.weight_group {
-            if !seen.insert(g.as_str()) {
+        if let Some(g) = &n.weight_group
+            && !seen.insert(g.as_str()) {
                 return (0, 0);
             }
-        }
         match &n.op {
             Op::Weight(w) if w.kind == crate::graph::ops::WeightKind::Unregistered => (0, n.cost.params),
             _ => (n.cost.params, 0),

@@ -346,7 +346,7 @@ impl Located<'_> {
         // Decode against the first document, then re-locate the error in the file that defines the field.
         yaml::decode::<T>(&self.chain[0], base, v).map_err(|e| match e {
             Error::Input { at, message } => {
-                let field = at.field.clone().unwrap_or_default();
+                let field = at.field.unwrap_or_default();
                 self.error(&field, message)
             }
             other => other,

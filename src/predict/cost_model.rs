@@ -70,18 +70,57 @@ pub fn math_mode(class: OpClass, rt: &Runtime) -> &str {
     }
 }
 
+/// A device's peaks resolved for one runtime's math modes, so that timing an op needs no lookups (the
+/// predictor times every op of every configuration of a sweep).
+#[derive(Debug, Clone)]
+pub struct DeviceRates<'a> {
+    pub device: &'a Device,
+    peak_conv: f64,
+    peak_matmul: f64,
+    peak_fp32: f64,
+    mem_bw: f64,
+    kernel_overhead_s: f64,
+}
+
+impl<'a> DeviceRates<'a> {
+    pub fn new(device: &'a Device, rt: &Runtime) -> Self {
+        DeviceRates {
+            device,
+            peak_conv: device.peak_flops(&rt.conv_math),
+            peak_matmul: device.peak_flops(&rt.matmul_math),
+            peak_fp32: device.peak_flops("fp32"),
+            mem_bw: device.mem_bw(),
+            kernel_overhead_s: device.kernel_overhead_us * 1e-6,
+        }
+    }
+
+    fn peak(&self, class: OpClass) -> f64 {
+        match class {
+            OpClass::Conv => self.peak_conv,
+            OpClass::Matmul => self.peak_matmul,
+            _ => self.peak_fp32,
+        }
+    }
+}
+
 /// The time of an op with this cost on `dev` under runtime `rt`.
 pub fn op_time(cost: &OpCost, dev: &Device, rt: &Runtime) -> OpTime {
+    op_time_at(cost, &DeviceRates::new(dev, rt))
+}
+
+/// [`op_time`] with the device's rates already resolved.
+pub fn op_time_at(cost: &OpCost, rates: &DeviceRates) -> OpTime {
     if !cost.class.launches_kernel() || cost.kernels == 0 {
         return OpTime::ZERO;
     }
+    let dev = rates.device;
     let eff = dev.efficiency.of(cost.class);
     let flops = cost.flops as f64;
     let bytes = cost.bytes() as f64;
     let wave = cost.gemm.as_ref().map_or(1.0, |g| wave_utilization(g, dev));
-    let compute_s = if flops > 0.0 { flops / (dev.peak_flops(math_mode(cost.class, rt)) * eff.compute_at(flops) * wave) } else { 0.0 };
-    let memory_s = if bytes > 0.0 { bytes / (dev.mem_bw() * eff.memory_at(bytes)) } else { 0.0 };
-    let overhead_s = f64::from(cost.kernels) * dev.kernel_overhead_us * 1e-6;
+    let compute_s = if flops > 0.0 { flops / (rates.peak(cost.class) * eff.compute_at(flops) * wave) } else { 0.0 };
+    let memory_s = if bytes > 0.0 { bytes / (rates.mem_bw * eff.memory_at(bytes)) } else { 0.0 };
+    let overhead_s = f64::from(cost.kernels) * rates.kernel_overhead_s;
     let work = compute_s.max(memory_s);
     let bound = if overhead_s >= work {
         Bound::Overhead

@@ -5,7 +5,7 @@ pub mod cost_model;
 pub mod plan;
 pub mod simulator;
 
-pub use cost_model::{op_time, Bound, OpTime};
+pub use cost_model::{op_time, op_time_at, Bound, DeviceRates, OpTime};
 pub use plan::{build_plan, Placement, Plan, PredictOptions, COPY_STREAM};
 pub use simulator::{simulate, simulate_in_order, simulate_shared, Schedule};
 
@@ -38,7 +38,7 @@ pub fn to_trace(w: &Workload, hw: &Hardware, plan: &Plan, s: &Schedule) -> Trace
             let node = op.node.map(|n| &w.graph[petgraph::graph::NodeIndex::new(n as usize)]);
             let (name, kind_name, class, flops, kernels) = match (op.kind, node) {
                 (RecordKind::Transfer, _) => {
-                    let src = plan.ops[op.deps[0] as usize].node.map(|n| w.graph[petgraph::graph::NodeIndex::new(n as usize)].name.as_str()).unwrap_or("?");
+                    let src = plan.ops[plan.deps_of(i)[0] as usize].node.map(|n| w.graph[petgraph::graph::NodeIndex::new(n as usize)].name.as_str()).unwrap_or("?");
                     (format!("copy {src} -> {}", hw.devices[op.device as usize].name), "transfer".to_string(), crate::graph::OpClass::Movement, 0, 1)
                 }
                 (_, Some(n)) => (n.name.clone(), n.op.kind(), n.cost.class, n.cost.flops, n.cost.kernels),
@@ -63,7 +63,7 @@ pub fn to_trace(w: &Workload, hw: &Hardware, plan: &Plan, s: &Schedule) -> Trace
                 flops,
                 bytes: op.bytes,
                 kernels,
-                inputs: op.deps.clone(),
+                inputs: plan.deps_of(i).to_vec(),
             }
         })
         .collect();

@@ -2,7 +2,7 @@
 //! its device, stream, duration, host issue cost and dependencies, plus the copies that placement makes
 //! necessary. Building the plan is where placement and runtime choices are checked.
 
-use super::cost_model::{op_time, transfer_time, OpTime};
+use super::cost_model::{op_time_at, transfer_time, DeviceRates, OpTime};
 use crate::error::{Error, Result};
 use crate::graph::{Op, OpClass, Stage, Workload};
 use crate::hardware::{Hardware, Runtime, Streams};
@@ -67,7 +67,8 @@ pub struct SimOp {
     pub blocking: bool,
     /// Fraction of its device it keeps busy.
     pub occupancy: f64,
-    pub deps: Vec<u32>,
+    /// Range of [`Plan::deps`] holding the items this one waits for.
+    pub deps: std::ops::Range<u32>,
     pub time: OpTime,
     /// For copies: bytes moved.
     pub bytes: u64,
@@ -77,6 +78,8 @@ pub struct SimOp {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub ops: Vec<SimOp>,
+    /// Dependencies of all items, each item's a contiguous range (one allocation for the whole plan).
+    pub deps: Vec<u32>,
     pub runtime: Runtime,
     /// Per device: how many kernels may run at once.
     pub max_concurrent: Vec<u32>,
@@ -89,6 +92,12 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The items op `i` waits for.
+    pub fn deps_of(&self, i: usize) -> &[u32] {
+        let r = &self.ops[i].deps;
+        &self.deps[r.start as usize..r.end as usize]
+    }
+
     /// Whether some device runs more than one stream (the simulator then shares devices between kernels).
     pub fn has_concurrency(&self) -> bool {
         self.streams_per_device.iter().any(|&s| s > 1)
@@ -132,6 +141,11 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
     }
     let n = w.len();
     let mut ops: Vec<SimOp> = Vec::with_capacity(n + 8);
+    let mut all_deps: Vec<u32> = Vec::with_capacity(2 * n);
+    // Scratch lists reused for every op.
+    let mut pending: Vec<u32> = Vec::new();
+    let mut waited: Vec<Resource> = Vec::new();
+    let rates: Vec<DeviceRates> = hw.devices.iter().map(|d| DeviceRates::new(d, &runtime)).collect();
     let mut loc: Vec<Loc> = vec![Loc::Anywhere; n];
     let mut producer: Vec<Option<u32>> = vec![None; n];
     let mut node_device: Vec<u16> = vec![hw.default_device as u16; n];
@@ -159,7 +173,7 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
                     host_cost_s: 0.0,
                     blocking: false,
                     occupancy: 0.0,
-                    deps: vec![],
+                    deps: 0..0,
                     time: OpTime::ZERO,
                     bytes: 0,
                 });
@@ -197,7 +211,7 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
             streams_used[dev as usize].push(stream);
         }
         // Inputs that live on another device are copied first (once per value and destination).
-        let mut deps: Vec<u32> = Vec::with_capacity(node.inputs.len());
+        pending.clear();
         for &p in &node.inputs {
             let pi = p.index();
             let Some(prod) = producer[pi] else { continue };
@@ -220,6 +234,8 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
                         let prod_op = &ops[prod as usize];
                         let (stage, modality) = (prod_op.stage, prod_op.modality);
                         let c = ops.len() as u32;
+                        let own = all_deps.len() as u32;
+                        all_deps.push(prod);
                         ops.push(SimOp {
                             node: None,
                             kind: RecordKind::Transfer,
@@ -231,7 +247,7 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
                             host_cost_s: op_overhead + launch,
                             blocking: true,
                             occupancy: 1.0,
-                            deps: vec![prod],
+                            deps: own..own + 1,
                             time: OpTime::ZERO,
                             bytes,
                         });
@@ -241,27 +257,29 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
                 }
                 _ => prod,
             };
-            if !deps.contains(&dep) {
-                deps.push(dep);
+            if !pending.contains(&dep) {
+                pending.push(dep);
             }
         }
+        // This op's dependencies go to the arena after any copies it needed, so they stay contiguous.
+        let deps_start = all_deps.len() as u32;
+        all_deps.extend_from_slice(&pending);
+        let deps_range = deps_start..all_deps.len() as u32;
         loc[i] = Loc::At(dev);
-        let d = &hw.devices[dev as usize];
-        let time = op_time(&node.cost, d, &runtime);
+        let time = op_time_at(&node.cost, &rates[dev as usize]);
         let on_host = dev == host;
         let dispatch = if node.continues_call { 0.0 } else { op_overhead };
         let mut host_cost = dispatch + if on_host { 0.0 } else { f64::from(node.cost.kernels) * launch };
         // A dependency on another stream of a device needs an event wait.
         let my_res = Resource::Stream(dev, stream);
-        let mut waited: Vec<Resource> = Vec::new();
-        for &dep in &deps {
+        waited.clear();
+        for &dep in &pending {
             let r = ops[dep as usize].resource;
-            if let Resource::Stream(..) = r {
-                if r != my_res && !ops[dep as usize].blocking && !waited.contains(&r) {
+            if let Resource::Stream(..) = r
+                && r != my_res && !ops[dep as usize].blocking && !waited.contains(&r) {
                     waited.push(r);
                     host_cost += sync;
                 }
-            }
         }
         producer[i] = Some(ops.len() as u32);
         ops.push(SimOp {
@@ -275,22 +293,22 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
             host_cost_s: host_cost,
             blocking: on_host,
             occupancy: time.occupancy,
-            deps,
+            deps: deps_range,
             time,
             bytes: node.cost.bytes(),
         });
     }
     // Views and weights report the device of their first consumer when they have one.
     for (idx, node) in w.nodes().collect::<Vec<_>>().into_iter().rev() {
-        if matches!(node.op, Op::Weight(_)) {
-            if let Some(c) = w.consumers(idx).next() {
+        if matches!(node.op, Op::Weight(_))
+            && let Some(c) = w.consumers(idx).next() {
                 node_device[idx.index()] = node_device[c.index()];
             }
-        }
     }
     let runs_off_host = ops.iter().any(|o| o.kind == RecordKind::Op && o.device != host);
     Ok(Plan {
         ops,
+        deps: all_deps,
         final_sync_s: if runs_off_host { sync } else { 0.0 },
         max_concurrent: hw.devices.iter().map(|d| d.max_concurrent_kernels).collect(),
         streams_per_device: streams_used.iter().map(|s| s.len() as u32).collect(),

@@ -41,7 +41,7 @@ pub fn simulate_in_order(plan: &Plan) -> Schedule {
         }
         let issue = host + op.host_cost_s;
         let mut ready = issue;
-        for &d in &op.deps {
+        for &d in plan.deps_of(i) {
             ready = ready.max(end[d as usize]);
         }
         let free = match op.resource {
@@ -80,8 +80,8 @@ pub fn simulate_shared(plan: &Plan) -> Schedule {
     let mut done = vec![false; n];
     let mut remaining_deps: Vec<u32> = plan.ops.iter().map(|o| o.deps.len() as u32).collect();
     let mut consumers: Vec<Vec<u32>> = vec![Vec::new(); n];
-    for (i, o) in plan.ops.iter().enumerate() {
-        for &d in &o.deps {
+    for i in 0..n {
+        for &d in plan.deps_of(i) {
             consumers[d as usize].push(i as u32);
         }
     }

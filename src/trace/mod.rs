@@ -93,11 +93,10 @@ impl Trace {
             if r.device as usize >= self.devices.len() {
                 return Err(format!("record {i} `{}` names device {} of {}", r.name, r.device, self.devices.len()));
             }
-            if let Some(m) = r.modality {
-                if m as usize >= self.modalities.len() {
+            if let Some(m) = r.modality
+                && m as usize >= self.modalities.len() {
                     return Err(format!("record {i} `{}` names modality {m} of {}", r.name, self.modalities.len()));
                 }
-            }
             for &p in &r.inputs {
                 let Some(pr) = self.ops.get(p as usize) else {
                     return Err(format!("record {i} `{}` consumes record {p}, which does not exist", r.name));

@@ -121,3 +121,68 @@ fn build(p: &Recurrent, b: &mut GraphBuilder, inputs: &[NodeIndex], kind: &str, 
     }
     Ok(x)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::DType;
+
+    fn rec(hidden: usize, output: RecurrentOutput) -> Recurrent {
+        Recurrent { hidden, layers: 1, time_major: false, output }
+    }
+
+    #[test]
+    fn gru_over_50_steps_matches_hand_count() {
+        // CMU-MOSEI vision GRU 713 -> 70 over 50 steps, batch 32 (WORKLOADS.md §5.3).
+        let (b_, t, f, h) = (32u64, 50u64, 713u64, 70u64);
+        let mut b = GraphBuilder::new(32);
+        let x = b.input("x", &[32, 50, 713], DType::F32).unwrap();
+        let y = b.scope("gru", |b| Gru(rec(70, RecurrentOutput::Last)).build(b, &[x])).unwrap();
+        let w = b.finish("t", "", vec![y]);
+        // 3 (H F + H^2 + 2H) = 164,850.
+        assert_eq!(w.params(), 3 * (h * f + h * h + 2 * h));
+        assert_eq!(w.params(), 164_850);
+        assert_eq!(w.graph[y].output.shape, vec![32, 70]);
+        // Input projection for all steps, then per step the hidden GEMM, its bias and 20 pointwise FLOPs per unit.
+        let proj = 2 * b_ * t * f * 3 * h + b_ * t * 3 * h;
+        let steps = t * (2 * b_ * h * 3 * h + b_ * 3 * h + 20 * b_ * h);
+        assert_eq!(w.flops(), proj + steps);
+        // One projection GEMM + 2 kernels per step; only the first op pays the framework dispatch.
+        assert_eq!(w.kernels(), 1 + 2 * 50);
+        let dispatched = w.nodes().filter(|(_, n)| n.cost.kernels > 0 && !n.continues_call).count();
+        assert_eq!(dispatched, 1);
+    }
+
+    #[test]
+    fn lstm_returns_cell_state_or_sequence() {
+        // Medical VQA question LSTM 300 -> 1024 over 12 steps: 5,431,296 params (WORKLOADS.md §7.3).
+        let mut b = GraphBuilder::new(2);
+        let x = b.input("x", &[12, 2, 300], DType::F32).unwrap();
+        let p = Recurrent { hidden: 1024, layers: 1, time_major: true, output: RecurrentOutput::LastCell };
+        let c = b.scope("lstm", |b| Lstm(p).build(b, &[x])).unwrap();
+        assert_eq!(b.shape(c), &[2, 1024]);
+        let w = b.finish("t", "", vec![c]);
+        assert_eq!(w.params(), 5_431_296);
+
+        // MuJoCo Push: LSTM 64 -> 256 over 16 steps returning every step (WORKLOADS.md §9.3: 329,728 params).
+        let mut b = GraphBuilder::new(1);
+        let x = b.input("x", &[1, 16, 64], DType::F32).unwrap();
+        let s = b.scope("lstm", |b| Lstm(rec(256, RecurrentOutput::Sequence)).build(b, &[x])).unwrap();
+        assert_eq!(b.shape(s), &[1, 16, 256]);
+        assert_eq!(b.finish("t", "", vec![s]).params(), 329_728);
+    }
+
+    #[test]
+    fn stacked_layers_feed_sequences_and_gru_has_no_cell() {
+        let mut b = GraphBuilder::new(1);
+        let x = b.input("x", &[1, 5, 8], DType::F32).unwrap();
+        let p = Recurrent { hidden: 4, layers: 2, time_major: false, output: RecurrentOutput::Last };
+        let y = b.scope("gru", |b| Gru(p).build(b, &[x])).unwrap();
+        assert_eq!(b.shape(y), &[1, 4]);
+        // Layer 0: 3 (4*8 + 16 + 8); layer 1: 3 (4*4 + 16 + 8).
+        assert_eq!(b.finish("t", "", vec![y]).params(), 3 * (32 + 16 + 8) + 3 * (16 + 16 + 8));
+        let mut b = GraphBuilder::new(1);
+        let x = b.input("x", &[1, 5, 8], DType::F32).unwrap();
+        assert!(Gru(rec(4, RecurrentOutput::LastCell)).build(&mut b, &[x]).unwrap_err().message.contains("no cell state"));
+    }
+}

@@ -92,7 +92,7 @@ impl OpSpec for Conv {
         }
         let (k, s, p, dil, op) = self.geometry()?;
         let cin = x.shape[1];
-        if self.groups == 0 || cin % self.groups != 0 || self.out % self.groups != 0 {
+        if self.groups == 0 || !cin.is_multiple_of(self.groups) || !self.out.is_multiple_of(self.groups) {
             return Err(format!("groups {} must divide input channels {cin} and output channels {}", self.groups, self.out));
         }
         if self.out == 0 || k.contains(&0) || s.contains(&0) || dil.contains(&0) {

@@ -86,7 +86,7 @@ impl OpSpec for Reshape {
         }
         let known = numel(&shape);
         if let Some(i) = infer_at {
-            if known == 0 || x.numel() % known != 0 {
+            if known == 0 || !x.numel().is_multiple_of(known) {
                 return Err(format!("cannot reshape {} to {:?}", fmt_shape(&x.shape), self.shape));
             }
             shape[i] = (x.numel() / known) as usize;

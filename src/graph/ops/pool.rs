@@ -56,6 +56,8 @@ impl Pool {
         Pool { kind, dims, kernel: vec![kernel], stride: Some(vec![stride]), padding: vec![0], ceil_mode: false }
     }
 
+    /// Per-dimension (kernel, stride, padding).
+    #[allow(clippy::type_complexity)]
     fn window(&self) -> Result<(Vec<usize>, Vec<usize>, Vec<usize>), String> {
         let k = per_dim(&self.kernel, self.dims, "kernel")?;
         let s = match &self.stride {

@@ -48,11 +48,10 @@ fn check_step(
             ));
         }
     };
-    if let Some(h) = inputs.get(1) {
-        if h.shape != state_shape(b) {
+    if let Some(h) = inputs.get(1)
+        && h.shape != state_shape(b) {
             return Err(format!("previous state must be {}, got {}", fmt_shape(&state_shape(b)), fmt_shape(&h.shape)));
         }
-    }
     Ok(b)
 }
 

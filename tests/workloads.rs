@@ -1,0 +1,73 @@
+//! Every built-in workload loads as WORKLOADS.md describes it: modalities, stages, output shape and the
+//! parameter count derived there (or published by the reference implementation).
+
+use mmbench::graph::{load_workload, Stage, Workload, WorkloadOptions};
+use mmbench::hardware::{load_hardware, preset_names};
+use mmbench::predict::{predict, PredictOptions};
+
+fn load(name: &str) -> Workload {
+    load_workload(name, &WorkloadOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn stages(w: &Workload) -> Vec<Stage> {
+    let mut s: Vec<Stage> = w.nodes().map(|(_, n)| n.stage).collect();
+    s.sort();
+    s.dedup();
+    s
+}
+
+fn output_shape(w: &Workload) -> Vec<usize> {
+    w.graph[w.outputs[0]].output.shape.clone()
+}
+
+#[test]
+fn av_mnist_matches_workloads_md() {
+    // WORKLOADS.md §3.1: avmnist_simple_late_fusion, 260,922 parameters, batch 40.
+    let w = load("av-mnist");
+    assert_eq!(w.modalities, ["image", "audio"]);
+    assert_eq!(w.batch, 40);
+    assert_eq!(w.params(), 260_922);
+    assert_eq!(stages(&w), [Stage::Encoder, Stage::Fusion, Stage::Head]);
+    assert_eq!(output_shape(&w), [40, 10]);
+    let joins = w.joins();
+    assert_eq!(joins.len(), 1);
+    assert_eq!(w.graph[joins[0]].output.shape, [40, 240]);
+}
+
+#[test]
+fn cmu_mosei_matches_workloads_md() {
+    // WORKLOADS.md §5.4: 2,712,691 parameters, three GRUs over 50 steps, batch 32.
+    let w = load("cmu-mosei");
+    assert_eq!(w.modalities, ["vision", "audio", "text"]);
+    assert_eq!(w.batch, 32);
+    assert_eq!(w.params(), 2_712_691);
+    assert_eq!(stages(&w), [Stage::Encoder, Stage::Fusion, Stage::Head]);
+    assert_eq!(output_shape(&w), [32, 1]);
+    assert_eq!(w.graph[w.joins()[0]].output.shape, [32, 870]);
+    // 3 x (1 projection + 2 kernels per step x 50) + concat + 3 head ops.
+    assert_eq!(w.kernels(), 3 * 101 + 1 + 3);
+}
+
+#[test]
+fn batch_and_params_can_be_overridden() {
+    let w = load_workload("cmu-mosei", &WorkloadOptions { batch: Some(8), sets: vec![mmbench::yaml::parse_set("params.steps=20").unwrap()] }).unwrap();
+    assert_eq!(w.batch, 8);
+    assert_eq!(w.kernels(), 3 * 41 + 4);
+    assert_eq!(w.params(), 2_712_691);
+}
+
+#[test]
+fn every_workload_predicts_on_every_preset() {
+    for name in mmbench::graph::builtin::workload_names() {
+        let w = load(name);
+        for hw_name in preset_names() {
+            let hw = load_hardware(hw_name, &[]).unwrap();
+            for rt in &hw.runtimes {
+                let t = predict(&w, &hw, &PredictOptions { runtime: Some(rt.name.clone()), ..Default::default() })
+                    .unwrap_or_else(|e| panic!("{name} on {hw_name}/{}: {e}", rt.name));
+                t.validate().unwrap_or_else(|e| panic!("{name} on {hw_name}/{}: {e}", rt.name));
+                assert!(t.latency_s > 0.0);
+            }
+        }
+    }
+}

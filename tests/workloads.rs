@@ -71,3 +71,26 @@ fn every_workload_predicts_on_every_preset() {
         }
     }
 }
+
+#[test]
+fn av_mnist_variants_match_workloads_md() {
+    // WORKLOADS.md §3.1 parameter totals per variant.
+    for (variant, params, fused) in [("tensor_matrix", 302_772, 96), ("multi_interac_matrix", 2_530_602, 240), ("cca", 246_046, 96)] {
+        let w = load_workload("av-mnist", &WorkloadOptions { batch: None, sets: vec![mmbench::yaml::parse_set(&format!("variant={variant}")).unwrap()] }).unwrap();
+        assert_eq!(w.params(), params, "{variant}");
+        assert_eq!(output_shape(&w), [40, 10], "{variant}");
+        let join = w.joins()[0];
+        assert_eq!(w.graph[join].stage, Stage::Fusion, "{variant}");
+        let fusion_out = w.nodes().filter(|(_, n)| n.stage == Stage::Fusion).last().unwrap().1;
+        assert_eq!(fusion_out.output.shape, [40, fused], "{variant}");
+    }
+}
+
+#[test]
+fn fusion_can_be_swapped_for_any_fusion_block() {
+    // `--set fusion=tensor_fusion`: outer product of [40, 48] and [40, 192] -> 49 * 193 features.
+    let w = load_workload("av-mnist", &WorkloadOptions { batch: None, sets: vec![mmbench::yaml::parse_set("fusion=tensor_fusion").unwrap()] }).unwrap();
+    let fused = w.nodes().filter(|(_, n)| n.stage == Stage::Fusion).last().unwrap().1;
+    assert_eq!(fused.output.shape, [40, 49 * 193]);
+    assert_eq!(output_shape(&w), [40, 10]);
+}

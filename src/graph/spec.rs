@@ -186,6 +186,11 @@ fn apply_overrides(doc: &mut Document, opts: &WorkloadOptions) -> Result<()> {
         };
         if let Some(v) = variant_name {
             let variants = doc.value.get("variants").and_then(Value::as_mapping).cloned().unwrap_or_default();
+            // `fusion=NAME` may also name a fusion op or block, applied with its defaults to every modality.
+            if key != "variant" && variants.get(Value::String(v.clone())).is_none() && is_layer_name(&v) {
+                apply_set(&mut doc.value, key, &SetOp::Assign(Value::Sequence(vec![Value::String(v)]))).map_err(|m| set_err(key, m))?;
+                continue;
+            }
             let Some(over) = variants.get(Value::String(v.clone())) else {
                 let known: Vec<String> = variants.keys().filter_map(|k| k.as_str().map(str::to_string)).collect();
                 let known = if known.is_empty() { "this workload defines none".to_string() } else { known.join(", ") };
@@ -214,6 +219,11 @@ fn apply_overrides(doc: &mut Document, opts: &WorkloadOptions) -> Result<()> {
     substitute(&mut value, &params, "", doc)?;
     doc.value = value;
     Ok(())
+}
+
+/// Whether `name` is an op or block (so `--set fusion=tensor_fusion` can name one).
+fn is_layer_name(name: &str) -> bool {
+    OP_NAMES.contains(&name) || blocks::block_names().any(|b| b == name)
 }
 
 fn substitute(v: &mut Value, params: &HashMap<String, Value>, path: &str, doc: &Document) -> Result<()> {

@@ -6,12 +6,14 @@
 //! its own, and list it in [`REGISTRY`].
 
 mod basic;
+mod fusion;
 mod lenet;
 mod mlp;
 mod recurrent;
 mod transformer;
 
 pub use basic::*;
+pub use fusion::{AttentionFusion, ConcatLinear, Film, LowRankTensorFusion, MultiplicativeInteractions, RnnFusion, TensorFusion, TransformerFusion};
 pub use lenet::LeNet;
 pub use mlp::Mlp;
 pub use recurrent::{Gru, Lstm, RecurrentOutput};
@@ -65,6 +67,14 @@ pub static REGISTRY: &[(&str, Parser)] = &[
     ("lstm", parse::<Lstm>),
     ("attention", parse::<Attention>),
     ("transformer_layer", parse::<TransformerLayer>),
+    ("concat_linear", parse::<ConcatLinear>),
+    ("tensor_fusion", parse::<TensorFusion>),
+    ("low_rank_tensor_fusion", parse::<LowRankTensorFusion>),
+    ("multiplicative_interactions", parse::<MultiplicativeInteractions>),
+    ("attention_fusion", parse::<AttentionFusion>),
+    ("film", parse::<Film>),
+    ("rnn_fusion", parse::<RnnFusion>),
+    ("transformer_fusion", parse::<TransformerFusion>),
 ];
 
 /// Parses a block by name; `None` if no block has this name.

@@ -3,7 +3,11 @@
 /// (name, YAML text) of every preset: a machine that `--hardware <name>` loads and `mmbench list` shows.
 /// Datacenter GPUs, a desktop GPU, edge SoCs, then CPU-only machines.
 pub static PRESETS: &[(&str, &str)] = &[
+    ("v100", include_str!("../../hardware/v100.yaml")),
     ("a100", include_str!("../../hardware/a100.yaml")),
+    ("h100", include_str!("../../hardware/h100.yaml")),
+    ("h200", include_str!("../../hardware/h200.yaml")),
+    ("rtx4090", include_str!("../../hardware/rtx4090.yaml")),
     ("jetson-agx-orin", include_str!("../../hardware/jetson-agx-orin.yaml")),
     ("xeon-8380", include_str!("../../hardware/xeon-8380.yaml")),
     ("epyc-9654", include_str!("../../hardware/epyc-9654.yaml")),
@@ -14,6 +18,7 @@ pub static PRESETS: &[(&str, &str)] = &[
 /// figures), so it is not a preset: `preset_names` leaves it out and loading it alone fails.
 pub static BASES: &[(&str, &str)] = &[
     ("base/x86-cpu", include_str!("../../hardware/base/x86-cpu.yaml")),
+    ("base/nvidia-gpu", include_str!("../../hardware/base/nvidia-gpu.yaml")),
 ];
 
 /// The hardware used when a command names none.

@@ -8,7 +8,10 @@ pub static PRESETS: &[(&str, &str)] = &[
     ("h100", include_str!("../../hardware/h100.yaml")),
     ("h200", include_str!("../../hardware/h200.yaml")),
     ("rtx4090", include_str!("../../hardware/rtx4090.yaml")),
+    ("jetson-nano", include_str!("../../hardware/jetson-nano.yaml")),
     ("jetson-agx-orin", include_str!("../../hardware/jetson-agx-orin.yaml")),
+    ("jetson-nano-cpu", include_str!("../../hardware/jetson-nano-cpu.yaml")),
+    ("jetson-agx-orin-cpu", include_str!("../../hardware/jetson-agx-orin-cpu.yaml")),
     ("xeon-8380", include_str!("../../hardware/xeon-8380.yaml")),
     ("epyc-9654", include_str!("../../hardware/epyc-9654.yaml")),
 ];

@@ -6,16 +6,25 @@
 //! its own, and list it in [`REGISTRY`].
 
 mod basic;
+mod cnn;
 mod lenet;
 mod mlp;
+mod r3d;
 mod recurrent;
+mod resnet;
+#[cfg(test)]
+mod testutil;
 mod transformer;
+mod vgg;
 
 pub use basic::*;
 pub use lenet::LeNet;
 pub use mlp::Mlp;
+pub use r3d::R3d18;
 pub use recurrent::{Gru, Lstm, RecurrentOutput};
+pub use resnet::{ResNet, ResNetOutput};
 pub use transformer::{attention, transformer_layer, Attention, NormPlacement, QkvLayout, TransformerLayer};
+pub use vgg::{Vgg, VggOutput};
 
 use super::builder::{BuildResult, GraphBuilder};
 use petgraph::graph::NodeIndex;
@@ -65,6 +74,9 @@ pub static REGISTRY: &[(&str, Parser)] = &[
     ("lstm", parse::<Lstm>),
     ("attention", parse::<Attention>),
     ("transformer_layer", parse::<TransformerLayer>),
+    ("vgg", parse::<Vgg>),
+    ("resnet", parse::<ResNet>),
+    ("r3d_18", parse::<R3d18>),
 ];
 
 /// Parses a block by name; `None` if no block has this name.

@@ -11,7 +11,9 @@ mod lenet;
 mod mlp;
 mod r3d;
 mod recurrent;
+mod regnet;
 mod resnet;
+mod squeeze_excite;
 #[cfg(test)]
 mod testutil;
 mod transformer;
@@ -22,7 +24,9 @@ pub use lenet::LeNet;
 pub use mlp::Mlp;
 pub use r3d::R3d18;
 pub use recurrent::{Gru, Lstm, RecurrentOutput};
+pub use regnet::{RegNetOutput, RegNetY032, RegNetYStage, RegNetYStem, REGNETY_032_DEPTHS, REGNETY_032_WIDTHS};
 pub use resnet::{ResNet, ResNetOutput};
+pub use squeeze_excite::{squeeze_excite, SqueezeExcite};
 pub use transformer::{attention, transformer_layer, Attention, NormPlacement, QkvLayout, TransformerLayer};
 pub use vgg::{Vgg, VggOutput};
 
@@ -77,6 +81,10 @@ pub static REGISTRY: &[(&str, Parser)] = &[
     ("vgg", parse::<Vgg>),
     ("resnet", parse::<ResNet>),
     ("r3d_18", parse::<R3d18>),
+    ("squeeze_excite", parse::<SqueezeExcite>),
+    ("regnety_stem", parse::<RegNetYStem>),
+    ("regnety_stage", parse::<RegNetYStage>),
+    ("regnety_032", parse::<RegNetY032>),
 ];
 
 /// Parses a block by name; `None` if no block has this name.

@@ -6,6 +6,7 @@
 //! its own, and list it in [`REGISTRY`].
 
 mod basic;
+mod bert;
 mod cnn;
 mod lenet;
 mod mlp;
@@ -20,6 +21,7 @@ mod transformer;
 mod vgg;
 
 pub use basic::*;
+pub use bert::{Albert, Bert, TextEncoderParams, TextOutput};
 pub use lenet::LeNet;
 pub use mlp::Mlp;
 pub use r3d::R3d18;
@@ -85,6 +87,8 @@ pub static REGISTRY: &[(&str, Parser)] = &[
     ("regnety_stem", parse::<RegNetYStem>),
     ("regnety_stage", parse::<RegNetYStage>),
     ("regnety_032", parse::<RegNetY032>),
+    ("bert", parse::<Bert>),
+    ("albert", parse::<Albert>),
 ];
 
 /// Parses a block by name; `None` if no block has this name.

@@ -9,6 +9,7 @@ mod basic;
 mod bert;
 mod cnn;
 mod lenet;
+mod maxout;
 mod mlp;
 mod r3d;
 mod recurrent;
@@ -23,6 +24,7 @@ mod vgg;
 pub use basic::*;
 pub use bert::{Albert, Bert, TextEncoderParams, TextOutput};
 pub use lenet::LeNet;
+pub use maxout::{maxout, MaxOut, MaxOutMlp};
 pub use mlp::Mlp;
 pub use r3d::R3d18;
 pub use recurrent::{Gru, Lstm, RecurrentOutput};
@@ -89,6 +91,8 @@ pub static REGISTRY: &[(&str, Parser)] = &[
     ("regnety_032", parse::<RegNetY032>),
     ("bert", parse::<Bert>),
     ("albert", parse::<Albert>),
+    ("maxout", parse::<MaxOut>),
+    ("maxout_mlp", parse::<MaxOutMlp>),
 ];
 
 /// Parses a block by name; `None` if no block has this name.

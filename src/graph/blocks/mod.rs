@@ -7,17 +7,36 @@
 
 mod basic;
 mod fusion;
+mod bert;
+mod cnn;
 mod lenet;
+mod maxout;
 mod mlp;
+mod r3d;
 mod recurrent;
+mod regnet;
+mod resnet;
+mod robotics;
+mod squeeze_excite;
+#[cfg(test)]
+mod testutil;
 mod transformer;
+mod vgg;
 
 pub use basic::*;
 pub use fusion::{AttentionFusion, ConcatLinear, Film, LowRankTensorFusion, MultiplicativeInteractions, RnnFusion, TensorFusion, TransformerFusion};
+pub use bert::{Albert, Bert, TextEncoderParams, TextOutput};
 pub use lenet::LeNet;
+pub use maxout::{maxout, MaxOut, MaxOutMlp};
 pub use mlp::Mlp;
+pub use r3d::R3d18;
 pub use recurrent::{Gru, Lstm, RecurrentOutput};
+pub use regnet::{RegNetOutput, RegNetY032, RegNetYStage, RegNetYStem, REGNETY_032_DEPTHS, REGNETY_032_WIDTHS};
+pub use resnet::{ResNet, ResNetOutput};
+pub use robotics::{CausalConv1d, ResConv2d, ResLinear};
+pub use squeeze_excite::{squeeze_excite, SqueezeExcite};
 pub use transformer::{attention, transformer_layer, Attention, NormPlacement, QkvLayout, TransformerLayer};
+pub use vgg::{Vgg, VggOutput};
 
 use super::builder::{BuildResult, GraphBuilder};
 use petgraph::graph::NodeIndex;
@@ -75,6 +94,20 @@ pub static REGISTRY: &[(&str, Parser)] = &[
     ("film", parse::<Film>),
     ("rnn_fusion", parse::<RnnFusion>),
     ("transformer_fusion", parse::<TransformerFusion>),
+    ("vgg", parse::<Vgg>),
+    ("resnet", parse::<ResNet>),
+    ("r3d_18", parse::<R3d18>),
+    ("squeeze_excite", parse::<SqueezeExcite>),
+    ("regnety_stem", parse::<RegNetYStem>),
+    ("regnety_stage", parse::<RegNetYStage>),
+    ("regnety_032", parse::<RegNetY032>),
+    ("bert", parse::<Bert>),
+    ("albert", parse::<Albert>),
+    ("maxout", parse::<MaxOut>),
+    ("maxout_mlp", parse::<MaxOutMlp>),
+    ("res_linear", parse::<ResLinear>),
+    ("res_conv2d", parse::<ResConv2d>),
+    ("causal_conv1d", parse::<CausalConv1d>),
 ];
 
 /// Parses a block by name; `None` if no block has this name.

@@ -236,7 +236,12 @@ impl GraphBuilder {
 
     /// A standalone tensor: a parameter, an unregistered learned tensor, or a constant buffer.
     pub fn weight(&mut self, local: &str, shape: &[usize], kind: WeightKind) -> BuildResult<NodeIndex> {
-        self.add(local, Op::Weight(Weight { shape: shape.to_vec(), kind }), &[])
+        self.add(local, Op::Weight(Weight::new(shape, kind)), &[])
+    }
+
+    /// An integer buffer (ids) filled with zeros or 0, 1, 2, ... along the last axis.
+    pub fn id_buffer(&mut self, local: &str, shape: &[usize], init: WeightInit) -> BuildResult<NodeIndex> {
+        self.add(local, Op::Weight(Weight { shape: shape.to_vec(), kind: WeightKind::Buffer, dtype: DType::I64, init }), &[])
     }
 
     /// A `dims`-D convolution with square kernel `k`, stride `s`, zero padding `p`.

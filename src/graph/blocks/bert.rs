@@ -3,10 +3,9 @@
 //! ids `[B, L]`.
 //!
 //! Embeddings, in HF's order: word gather, token-type gather, add, position gather, add, LayerNorm. HF gathers
-//! positions and token types from registered id buffers (`position_ids[:, :L]`, zero token types) that have the
-//! shapes of the input ids; we gather with ids-shaped tensors taken from the input (`[1, L]` and `[B, L]`), so
-//! each gather is the kernel it is and each full table counts as parameters. An executor must treat those ids
-//! as indices into the smaller tables.
+//! positions and token types from registered id buffers (`position_ids[:, :L]`, zero token types); we do the
+//! same with integer buffers (`arange` and `zeros`), so each gather is the kernel it is and each full table
+//! counts as parameters.
 //! Then `layers` post-LayerNorm transformer layers (separate Q, K, V; [`transformer_layer`]). ALBERT factorizes
 //! the embedding (width 128, then Linear 128→768) and applies ONE layer 12 times: the repetitions share a weight
 //! group, so parameters count once and FLOPs twelve times. The pooler (Linear on position 0, tanh) runs inside
@@ -21,7 +20,7 @@ use super::transformer::{transformer_layer, NormPlacement, QkvLayout, Transforme
 use super::{one_input, Block};
 use crate::graph::builder::{BuildResult, GraphBuilder};
 use crate::graph::op::Op;
-use crate::graph::ops::{BinaryKind, Embedding, UnaryFn};
+use crate::graph::ops::{BinaryKind, Embedding, UnaryFn, WeightInit};
 use crate::graph::tensor::{fmt_shape, DType};
 use petgraph::graph::NodeIndex;
 use serde::Deserialize;
@@ -181,12 +180,16 @@ impl TextEncoder {
         let gather = |b: &mut GraphBuilder, name: &str, vocab: usize, ids: NodeIndex| {
             b.add(name, Op::Embedding(Embedding { vocab, dim: width }), &[ids])
         };
+        let (batch, len) = (b.shape(ids)[0], b.shape(ids)[1]);
         let mut x = gather(b, "word", self.vocab, ids)?;
         if self.type_vocab > 0 {
-            let types = gather(b, "token_type", self.type_vocab, ids)?;
+            // HF expands its registered all-zero token-type buffer to [B, L].
+            let type_ids = b.id_buffer("token_type_ids", &[batch, len], WeightInit::Zeros)?;
+            let types = gather(b, "token_type", self.type_vocab, type_ids)?;
             x = b.binary("add_token_type", BinaryKind::Add, x, types)?;
         }
-        let position_ids = b.slice("position_ids", ids, 0, 0, Some(1))?;
+        // HF slices its registered `position_ids` buffer (0..positions) to the sequence length.
+        let position_ids = b.id_buffer("position_ids", &[1, len], WeightInit::Arange)?;
         let positions = gather(b, "position", self.positions, position_ids)?;
         x = b.binary("add_position", BinaryKind::Add, x, positions)?;
         x = b.layer_norm("norm", x)?;

@@ -25,7 +25,7 @@ pub use pool::{AdaptiveAvgPool, Pool, PoolKind};
 pub use recurrent::{GruCell, LstmCell, GRU_POINTWISE_FLOPS_PER_UNIT, LSTM_POINTWISE_FLOPS_PER_UNIT};
 pub use reduce::{Reduce, ReduceKind};
 pub use softmax::Softmax;
-pub use source::{HostWork, Input, Weight, WeightKind};
+pub use source::{HostWork, Input, Weight, WeightInit, WeightKind};
 
 use serde::{Deserialize, Deserializer};
 

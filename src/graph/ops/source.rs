@@ -87,14 +87,38 @@ pub enum WeightKind {
     Buffer,
 }
 
+/// What a standalone tensor holds, for the executor that fills it (costs do not depend on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightInit {
+    /// Pseudo-random values (learned weights).
+    #[default]
+    Random,
+    Zeros,
+    Ones,
+    /// 0, 1, 2, ... along the last axis (position ids).
+    Arange,
+}
+
 /// A tensor that is not owned by a layer (positional tables, low-rank fusion factors, hypernetwork weights,
-/// masks). It is resident on the device like every weight: no copy, no kernel.
+/// masks, position ids). It is resident on the device like every weight: no copy, no kernel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Weight {
     pub shape: Vec<usize>,
     #[serde(default)]
     pub kind: WeightKind,
+    #[serde(default)]
+    pub dtype: DType,
+    #[serde(default)]
+    pub init: WeightInit,
+}
+
+impl Weight {
+    /// A learned or buffer tensor of f32 random values.
+    pub fn new(shape: &[usize], kind: WeightKind) -> Self {
+        Weight { shape: shape.to_vec(), kind, dtype: DType::F32, init: WeightInit::Random }
+    }
 }
 
 impl OpSpec for Weight {
@@ -105,7 +129,10 @@ impl OpSpec for Weight {
         if self.shape.is_empty() || self.shape.contains(&0) {
             return Err(format!("weight shape {:?} must be non-empty with positive dimensions", self.shape));
         }
-        Ok(TensorInfo::f32(self.shape.clone()))
+        if self.dtype == DType::I64 && self.kind != WeightKind::Buffer {
+            return Err("integer tensors can only be buffers (ids), not parameters".into());
+        }
+        Ok(TensorInfo::new(self.shape.clone(), self.dtype))
     }
     fn cost(&self, _: &[TensorInfo], out: &TensorInfo) -> OpCost {
         let params = if self.kind == WeightKind::Buffer { 0 } else { out.numel() };

@@ -145,6 +145,8 @@ impl TextEncoder {
             qkv_bias: true,
             mask: self.mask,
             norm_kv: false,
+            // Hugging Face's eager attention divides the scores by sqrt(d_head) after the GEMM.
+            separate_scale: true,
         };
         let group = b.qualified("layer");
         for i in 0..self.layers {
@@ -242,10 +244,10 @@ mod tests {
     #[test]
     fn bert_embeddings_and_pooler_are_executed_kernels() {
         // 3 gathers, 2 adds, LayerNorm; per layer 6 Linear, 3 head-split + 1 merge permute copies, 2 batched
-        // matmuls, softmax, 2 residual adds, 2 LayerNorms, GELU = 18; pooler Linear + tanh. With B = 1 the
-        // position-0 selection is a view.
+        // matmuls, the separate 1/sqrt(d) scale, softmax, 2 residual adds, 2 LayerNorms, GELU = 19; pooler
+        // Linear + tanh. With B = 1 the position-0 selection is a view.
         let (w, _) = text("bert", "{}", 1, 15);
-        assert_eq!(w.kernels(), 6 + 12 * 18 + 2);
+        assert_eq!(w.kernels(), 6 + 12 * 19 + 2);
     }
 
     #[test]
@@ -258,11 +260,11 @@ mod tests {
         assert_eq!(macs(&w), 12 * per_layer + d * d);
         // Beyond 2 x MACs (Ld = 98,304 token features, 12 x L² = 196,608 scores, L x ff = 393,216 FFN units):
         // embeddings 2 adds + LayerNorm (8) on Ld; per layer the 4 projection biases and the FC2 bias on Ld,
-        // FC1 bias and GELU (8) on L x ff, softmax 5 per score, 2 residual adds and 2 LayerNorms on Ld;
-        // pooler bias + tanh (5) on d.
+        // FC1 bias and GELU (8) on L x ff, the score scale (2) and softmax (5) per score, 2 residual adds and
+        // 2 LayerNorms on Ld; pooler bias + tanh (5) on d.
         let (ld, scores, units) = (98_304, 196_608, 393_216);
         let embeddings = 2 * ld + 8 * ld;
-        let layer = 5 * ld + 9 * units + 5 * scores + 2 * ld + 16 * ld;
+        let layer = 5 * ld + 9 * units + 7 * scores + 2 * ld + 16 * ld;
         let pooler = d + 5 * d;
         assert_eq!(w.flops(), 2 * macs(&w) + embeddings + 12 * layer + pooler);
     }
@@ -284,7 +286,7 @@ mod tests {
         let (bert0, _) = text("bert", "{layers: 0, pooler: false, output: sequence}", 1, 64);
         let layer_flops = bert1.flops() - bert0.flops();
         assert_eq!(w12.flops() - w1.flops(), 11 * layer_flops);
-        assert_eq!(w12.kernels() - w1.kernels(), 11 * 18);
+        assert_eq!(w12.kernels() - w1.kernels(), 11 * 19);
     }
 
     #[test]

@@ -271,6 +271,7 @@ impl Block for TransformerFusion {
             qkv_bias: false,
             mask: false,
             norm_kv: false,
+            separate_scale: false,
         };
         for i in 0..self.layers {
             x = b.scope(&format!("layer{i}"), |b| transformer_layer(b, x, None, &layer))?;

@@ -39,6 +39,10 @@ pub struct Attention {
     /// Add a mask to the scores (HF's extended attention mask, causal masks): one elementwise add.
     #[serde(default)]
     pub mask: bool,
+    /// Scale the scores by 1/sqrt(d_head) in a separate kernel (Hugging Face's eager attention divides after
+    /// the GEMM) instead of inside it.
+    #[serde(default)]
+    pub separate_scale: bool,
 }
 
 fn yes() -> bool {
@@ -78,6 +82,9 @@ pub struct TransformerLayer {
     /// Pre-LN cross-attention normalizes the key/value source too (MulT).
     #[serde(default)]
     pub norm_kv: bool,
+    /// See [`Attention::separate_scale`].
+    #[serde(default)]
+    pub separate_scale: bool,
 }
 
 fn gelu() -> String {
@@ -86,7 +93,7 @@ fn gelu() -> String {
 
 impl TransformerLayer {
     pub fn attention(&self) -> Attention {
-        Attention { heads: self.heads, qkv: self.qkv, qkv_bias: self.qkv_bias, out_bias: true, mask: self.mask }
+        Attention { heads: self.heads, qkv: self.qkv, qkv_bias: self.qkv_bias, out_bias: true, mask: self.mask, separate_scale: self.separate_scale }
     }
 }
 
@@ -147,7 +154,13 @@ pub fn attention(b: &mut GraphBuilder, x: NodeIndex, kv: Option<NodeIndex>, a: &
             (split_heads(b, "q", q, a.heads)?, k, v)
         }
     };
-    let mut scores = b.matmul("scores", q, k, true, 1.0 / (dh as f32).sqrt())?;
+    let scale = 1.0 / (dh as f32).sqrt();
+    let mut scores = if a.separate_scale {
+        let s = b.matmul("scores", q, k, true, 1.0)?;
+        b.unary("scale", UnaryFn::Scale { factor: scale, offset: 0.0 }, s)?
+    } else {
+        b.matmul("scores", q, k, true, scale)?
+    };
     if a.mask {
         let m = b.weight("mask", &[1, 1, l, s_len], WeightKind::Buffer)?;
         scores = b.binary("masked", BinaryKind::Add, scores, m)?;
@@ -234,7 +247,7 @@ mod tests {
     use crate::graph::DType;
 
     fn layer(heads: usize, ff: usize, norm: NormPlacement) -> TransformerLayer {
-        TransformerLayer { heads, ff: Some(ff), norm, activation: "gelu".into(), qkv: QkvLayout::Separate, qkv_bias: true, mask: false, norm_kv: false }
+        TransformerLayer { heads, ff: Some(ff), norm, activation: "gelu".into(), qkv: QkvLayout::Separate, qkv_bias: true, mask: false, norm_kv: false, separate_scale: false }
     }
 
     #[test]
@@ -254,7 +267,7 @@ mod tests {
         // softmax 5 per score.
         let mut b = GraphBuilder::new(2);
         let x = b.input("x", &[2, 10, 64], DType::F32).unwrap();
-        let a = Attention { heads: 4, qkv: QkvLayout::Separate, qkv_bias: true, out_bias: true, mask: false };
+        let a = Attention { heads: 4, qkv: QkvLayout::Separate, qkv_bias: true, out_bias: true, mask: false, separate_scale: false };
         attention(&mut b, x, None, &a).unwrap();
         let w = b.finish("t", "", vec![]);
         let (bb, l, d, h) = (2u64, 10u64, 64u64, 4u64);
@@ -270,7 +283,7 @@ mod tests {
         let mut b = GraphBuilder::new(1);
         let x = b.input("x", &[1, 512, 512], DType::F32).unwrap();
         let kv = b.input("kv", &[1, 7, 512], DType::F32).unwrap();
-        let f = Attention { heads: 8, qkv: QkvLayout::Fused, qkv_bias: false, out_bias: true, mask: false };
+        let f = Attention { heads: 8, qkv: QkvLayout::Fused, qkv_bias: false, out_bias: true, mask: false, separate_scale: false };
         let y = b.scope("self", |b| attention(b, x, None, &f)).unwrap();
         assert_eq!(b.shape(y), &[1, 512, 512]);
         let c = b.scope("cross", |b| attention(b, x, Some(kv), &f)).unwrap();
@@ -285,7 +298,7 @@ mod tests {
     fn bad_head_count_is_reported() {
         let mut b = GraphBuilder::new(1);
         let x = b.input("x", &[1, 4, 10], DType::F32).unwrap();
-        let a = Attention { heads: 3, qkv: QkvLayout::Separate, qkv_bias: true, out_bias: true, mask: false };
+        let a = Attention { heads: 3, qkv: QkvLayout::Separate, qkv_bias: true, out_bias: true, mask: false, separate_scale: false };
         assert!(attention(&mut b, x, None, &a).unwrap_err().message.contains("not divisible"));
     }
 }

@@ -1,8 +1,9 @@
-//! Synchronization at fusion nodes. A join is the first op that consumes tensors coming from two or more
-//! modalities (WORKLOADS.md §0.1). At a join, each input branch waits from the moment its tensor is ready to
+//! Synchronization at fusion nodes. A join is an op that waits for tensors of two independently computed
+//! modality branches (`crate::graph::joins`; WORKLOADS.md §0.1). At a join, each input branch waits from the moment its tensor is ready to
 //! the moment the join starts; the slowest branch waits least. Branch imbalance compares the encoders' own
 //! busy time.
 
+use crate::graph::joins::{find_joins, JoinNode};
 use crate::trace::{RecordKind, Trace};
 use serde::Serialize;
 
@@ -34,7 +35,7 @@ pub struct SyncReport {
     pub imbalance: f64,
 }
 
-/// Modality set (bit per modality) of every record.
+/// Modality set (bit per modality) of every record: which branches its value depends on.
 fn modality_sets(t: &Trace) -> Vec<u64> {
     let mut sets = vec![0u64; t.ops.len()];
     for (i, r) in t.ops.iter().enumerate() {
@@ -54,14 +55,12 @@ pub fn sync_report(t: &Trace) -> SyncReport {
         let names: Vec<&str> = (0..64).filter(|b| s & (1 << b) != 0).filter_map(|b| t.modalities.get(b).map(String::as_str)).collect();
         names.join("+")
     };
+    let nodes: Vec<JoinNode> = t.ops.iter().map(|r| JoinNode { inputs: &r.inputs, modality: r.modality, constant: false }).collect();
     let mut joins = Vec::new();
-    for r in t.ops.iter() {
+    for j in find_joins(&nodes) {
+        let r = &t.ops[j];
         // A copy is not a join; its consumer is.
-        if r.kind != RecordKind::Op || r.inputs.len() < 2 {
-            continue;
-        }
-        let union = r.inputs.iter().fold(0u64, |a, &p| a | sets[p as usize]);
-        if union.count_ones() < 2 || r.inputs.iter().any(|&p| sets[p as usize] == union) {
+        if r.kind != RecordKind::Op {
             continue;
         }
         let branches = r

@@ -5,6 +5,7 @@ pub mod blocks;
 pub mod builder;
 pub mod builtin;
 pub mod cost;
+pub mod joins;
 pub mod op;
 pub mod ops;
 pub mod spec;

@@ -177,20 +177,17 @@ impl Workload {
         map.into_values().collect()
     }
 
-    /// Join (synchronization) nodes: the first ops that consume tensors from two or more modalities, i.e.
-    /// nodes whose inputs' modality sets differ and whose union is larger than each of them.
+    /// Join (synchronization) nodes: ops that wait for tensors of two independently computed branches
+    /// (see [`super::joins`]).
     pub fn joins(&self) -> Vec<NodeIndex> {
-        let sets = self.modality_sets();
-        self.nodes()
-            .filter(|(_, n)| {
-                if n.inputs.len() < 2 {
-                    return false;
-                }
-                let union = n.inputs.iter().fold(0u64, |acc, &i| acc | sets[i.index()]);
-                union.count_ones() >= 2 && n.inputs.iter().all(|&i| sets[i.index()] != union)
-            })
-            .map(|(i, _)| i)
-            .collect()
+        let inputs: Vec<Vec<u32>> = self.graph.node_weights().map(|n| n.inputs.iter().map(|i| i.index() as u32).collect()).collect();
+        let nodes: Vec<super::joins::JoinNode> = self
+            .graph
+            .node_weights()
+            .zip(&inputs)
+            .map(|(n, ins)| super::joins::JoinNode { inputs: ins, modality: n.modality, constant: matches!(n.op, Op::Weight(_)) })
+            .collect();
+        super::joins::find_joins(&nodes).into_iter().map(NodeIndex::new).collect()
     }
 
     /// For every node, the set of modalities (bit i = modality i) its value depends on.

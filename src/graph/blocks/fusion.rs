@@ -197,7 +197,7 @@ impl Block for Film {
         }
         let xs = flat_inputs(b, inputs)?;
         let d1 = width(b, xs[0]);
-        let mlp = Mlp { hidden: vec![self.hidden], out: d1, activation: "relu".into(), final_activation: false };
+        let mlp = Mlp { hidden: vec![self.hidden], out: d1, activation: serde_yaml::Value::String("relu".into()), final_activation: false };
         let gamma = b.scope("gamma", |b| mlp.build(b, &[xs[1]]))?;
         let beta = b.scope("beta", |b| mlp.build(b, &[*xs.last().unwrap()]))?;
         let g = b.binary("modulate", BinaryKind::Mul, gamma, xs[0])?;

@@ -13,25 +13,39 @@ pub struct Mlp {
     #[serde(deserialize_with = "crate::graph::ops::one_or_many_pub")]
     pub hidden: Vec<usize>,
     pub out: usize,
-    /// `relu` (default), `leaky_relu` (slope 0.01), `gelu`, `tanh`, `sigmoid`.
+    /// An activation op: a name (`relu`, the default; `gelu`, `tanh`, `sigmoid`, ...) or a name with its
+    /// parameters (`{leaky_relu: {slope: 0.1}}`).
     #[serde(default = "relu")]
-    pub activation: String,
+    pub activation: serde_yaml::Value,
     /// Also apply the activation after the last layer.
     #[serde(default)]
     pub final_activation: bool,
 }
 
-fn relu() -> String {
-    "relu".into()
+fn relu() -> serde_yaml::Value {
+    serde_yaml::Value::String("relu".into())
+}
+
+/// Parses an activation written as `name` or `{name: {params}}`.
+pub fn activation_fn(v: &serde_yaml::Value) -> Result<UnaryFn, String> {
+    let (name, params) = match v {
+        serde_yaml::Value::String(s) => (s.as_str(), serde_yaml::Value::Null),
+        serde_yaml::Value::Mapping(m) if m.len() == 1 => {
+            let (k, p) = m.iter().next().expect("one entry");
+            (k.as_str().unwrap_or(""), p.clone())
+        }
+        _ => return Err("an activation is a name or `{name: {params}}`".into()),
+    };
+    match UnaryFn::from_yaml(name, &params) {
+        Some(r) => r,
+        None => Err(format!("unknown activation `{name}`")),
+    }
 }
 
 impl Block for Mlp {
     fn build(&self, b: &mut GraphBuilder, inputs: &[NodeIndex]) -> BuildResult<NodeIndex> {
         let mut x = one_input(b, inputs, "mlp")?;
-        let act = match UnaryFn::from_yaml(&self.activation, &serde_yaml::Value::Null) {
-            Some(Ok(f)) => f,
-            _ => return Err(b.error("mlp", format!("unknown activation `{}`", self.activation))),
-        };
+        let act = activation_fn(&self.activation).map_err(|m| b.error("mlp", m))?;
         let widths: Vec<usize> = self.hidden.iter().copied().chain([self.out]).collect();
         let last = widths.len() - 1;
         for (i, &w) in widths.iter().enumerate() {

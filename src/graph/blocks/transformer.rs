@@ -1,8 +1,9 @@
 //! Multi-head attention and transformer encoder layers, as eager PyTorch executes them: projections are
 //! GEMMs, heads are split by a reshape and a permute copy, scores are a batched GEMM with the 1/sqrt(d_head)
-//! scale fused, an optional additive mask is one elementwise add, then softmax, the context GEMM, the merge
-//! permute and the output projection. Used directly from YAML (`attention`, `transformer_layer`) and by the
-//! backbones (BERT, ALBERT, mmFormer, MulT, TransFuser's GPT).
+//! scale fused (or, with `separate_scale`, a multiply of its own), an optional additive mask is one
+//! elementwise add, then softmax, the context GEMM, the merge permute and the output projection. Used
+//! directly from YAML (`attention`, `transformer_layer`) and by the backbones (BERT, ALBERT, mmFormer, MulT,
+//! TransFuser's GPT).
 //!
 //! Self-attention takes one input; cross-attention takes two (`[query source, key/value source]`).
 //! Sequences are `[B, L, d]` (batch first).
@@ -39,6 +40,10 @@ pub struct Attention {
     /// Add a mask to the scores (HF's extended attention mask, causal masks): one elementwise add.
     #[serde(default)]
     pub mask: bool,
+    /// Scale the scores by their own elementwise pass, as `(q @ k.transpose(-2, -1)) * scale` runs in eager
+    /// PyTorch (timm-style attention, mmFormer), instead of folding the scale into the score GEMM.
+    #[serde(default)]
+    pub separate_scale: bool,
 }
 
 fn yes() -> bool {
@@ -78,6 +83,9 @@ pub struct TransformerLayer {
     /// Pre-LN cross-attention normalizes the key/value source too (MulT).
     #[serde(default)]
     pub norm_kv: bool,
+    /// See [`Attention::separate_scale`].
+    #[serde(default)]
+    pub separate_scale: bool,
 }
 
 fn gelu() -> String {
@@ -86,11 +94,19 @@ fn gelu() -> String {
 
 impl TransformerLayer {
     pub fn attention(&self) -> Attention {
-        Attention { heads: self.heads, qkv: self.qkv, qkv_bias: self.qkv_bias, out_bias: true, mask: self.mask }
+        Attention {
+            heads: self.heads,
+            qkv: self.qkv,
+            qkv_bias: self.qkv_bias,
+            out_bias: true,
+            mask: self.mask,
+            separate_scale: self.separate_scale,
+        }
     }
 }
 
-fn seq_dims(b: &GraphBuilder, x: NodeIndex, what: &str) -> BuildResult<(usize, usize, usize)> {
+/// `(B, L, d)` of a sequence, or an error naming `what`.
+pub(super) fn seq_dims(b: &GraphBuilder, x: NodeIndex, what: &str) -> BuildResult<(usize, usize, usize)> {
     match b.shape(x) {
         [bb, l, d] => Ok((*bb, *l, *d)),
         s => Err(b.error(what, format!("expects a sequence [B, L, d], got {}", fmt_shape(s)))),
@@ -147,7 +163,13 @@ pub fn attention(b: &mut GraphBuilder, x: NodeIndex, kv: Option<NodeIndex>, a: &
             (split_heads(b, "q", q, a.heads)?, k, v)
         }
     };
-    let mut scores = b.matmul("scores", q, k, true, 1.0 / (dh as f32).sqrt())?;
+    let scale = 1.0 / (dh as f32).sqrt();
+    let mut scores = if a.separate_scale {
+        let raw = b.matmul("scores", q, k, true, 1.0)?;
+        b.unary("scale", UnaryFn::Scale { factor: scale, offset: 0.0 }, raw)?
+    } else {
+        b.matmul("scores", q, k, true, scale)?
+    };
     if a.mask {
         let m = b.weight("mask", &[1, 1, l, s_len], WeightKind::Buffer)?;
         scores = b.binary("masked", BinaryKind::Add, scores, m)?;
@@ -234,7 +256,7 @@ mod tests {
     use crate::graph::DType;
 
     fn layer(heads: usize, ff: usize, norm: NormPlacement) -> TransformerLayer {
-        TransformerLayer { heads, ff: Some(ff), norm, activation: "gelu".into(), qkv: QkvLayout::Separate, qkv_bias: true, mask: false, norm_kv: false }
+        TransformerLayer { heads, ff: Some(ff), norm, activation: "gelu".into(), qkv: QkvLayout::Separate, qkv_bias: true, mask: false, norm_kv: false, separate_scale: false }
     }
 
     #[test]
@@ -254,7 +276,7 @@ mod tests {
         // softmax 5 per score.
         let mut b = GraphBuilder::new(2);
         let x = b.input("x", &[2, 10, 64], DType::F32).unwrap();
-        let a = Attention { heads: 4, qkv: QkvLayout::Separate, qkv_bias: true, out_bias: true, mask: false };
+        let a = Attention { heads: 4, qkv: QkvLayout::Separate, qkv_bias: true, out_bias: true, mask: false, separate_scale: false };
         attention(&mut b, x, None, &a).unwrap();
         let w = b.finish("t", "", vec![]);
         let (bb, l, d, h) = (2u64, 10u64, 64u64, 4u64);
@@ -270,7 +292,7 @@ mod tests {
         let mut b = GraphBuilder::new(1);
         let x = b.input("x", &[1, 512, 512], DType::F32).unwrap();
         let kv = b.input("kv", &[1, 7, 512], DType::F32).unwrap();
-        let f = Attention { heads: 8, qkv: QkvLayout::Fused, qkv_bias: false, out_bias: true, mask: false };
+        let f = Attention { heads: 8, qkv: QkvLayout::Fused, qkv_bias: false, out_bias: true, mask: false, separate_scale: false };
         let y = b.scope("self", |b| attention(b, x, None, &f)).unwrap();
         assert_eq!(b.shape(y), &[1, 512, 512]);
         let c = b.scope("cross", |b| attention(b, x, Some(kv), &f)).unwrap();
@@ -282,10 +304,27 @@ mod tests {
     }
 
     #[test]
+    fn separate_scale_is_one_more_pass_over_the_scores() {
+        // `(q @ k^T) * scale` (timm, mmFormer): same parameters, one more kernel, and the `scale` op's two
+        // FLOPs for each of the 2 heads x 16 x 16 scores.
+        let build = |separate_scale: bool| {
+            let mut b = GraphBuilder::new(1);
+            let x = b.input("x", &[1, 16, 32], DType::F32).unwrap();
+            let a = Attention { heads: 2, qkv: QkvLayout::Fused, qkv_bias: false, out_bias: true, mask: false, separate_scale };
+            attention(&mut b, x, None, &a).unwrap();
+            b.finish("t", "", vec![])
+        };
+        let (fused, separate) = (build(false), build(true));
+        assert_eq!(separate.kernels(), fused.kernels() + 1);
+        assert_eq!(separate.flops(), fused.flops() + 2 * (2 * 16 * 16));
+        assert_eq!(separate.params(), fused.params());
+    }
+
+    #[test]
     fn bad_head_count_is_reported() {
         let mut b = GraphBuilder::new(1);
         let x = b.input("x", &[1, 4, 10], DType::F32).unwrap();
-        let a = Attention { heads: 3, qkv: QkvLayout::Separate, qkv_bias: true, out_bias: true, mask: false };
+        let a = Attention { heads: 3, qkv: QkvLayout::Separate, qkv_bias: true, out_bias: true, mask: false, separate_scale: false };
         assert!(attention(&mut b, x, None, &a).unwrap_err().message.contains("not divisible"));
     }
 }

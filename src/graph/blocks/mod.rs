@@ -8,12 +8,14 @@
 mod basic;
 mod lenet;
 mod mlp;
+mod mmformer;
 mod recurrent;
 mod transformer;
 
 pub use basic::*;
 pub use lenet::LeNet;
 pub use mlp::Mlp;
+pub use mmformer::{encoder as mmformer_encoder, encoder_level as mmformer_level, pn_conv3d};
 pub use recurrent::{Gru, Lstm, RecurrentOutput};
 pub use transformer::{attention, transformer_layer, Attention, NormPlacement, QkvLayout, TransformerLayer};
 
@@ -65,6 +67,14 @@ pub static REGISTRY: &[(&str, Parser)] = &[
     ("lstm", parse::<Lstm>),
     ("attention", parse::<Attention>),
     ("transformer_layer", parse::<TransformerLayer>),
+    ("pn_conv3d", parse::<mmformer::PnConv3d>),
+    ("mmformer_level", parse::<mmformer::MmformerLevel>),
+    ("mmformer_tokens", parse::<mmformer::MmformerTokens>),
+    ("mmformer_transformer", parse::<mmformer::MmformerTransformer>),
+    ("mmformer_untokens", parse::<mmformer::MmformerUntokens>),
+    ("mmformer_mask", parse::<mmformer::MmformerMask>),
+    ("mmformer_inter_tokens", parse::<mmformer::MmformerInterTokens>),
+    ("mmformer_decoder", parse::<mmformer::MmformerDecoder>),
 ];
 
 /// Parses a block by name; `None` if no block has this name.

@@ -4,6 +4,7 @@
 pub static WORKLOADS: &[(&str, &str)] = &[
     ("av-mnist", include_str!("../../graphs/av-mnist.yaml")),
     ("cmu-mosei", include_str!("../../graphs/cmu-mosei.yaml")),
+    ("medical-seg", include_str!("../../graphs/medical-seg.yaml")),
     ("vision-touch", include_str!("../../graphs/vision-touch.yaml")),
 ];
 

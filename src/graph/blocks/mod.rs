@@ -13,6 +13,7 @@ mod lenet;
 mod maxout;
 mod mlp;
 mod r3d;
+mod mmformer;
 mod recurrent;
 mod regnet;
 mod resnet;
@@ -30,6 +31,7 @@ pub use lenet::LeNet;
 pub use maxout::{maxout, MaxOut, MaxOutMlp};
 pub use mlp::Mlp;
 pub use r3d::R3d18;
+pub use mmformer::{encoder as mmformer_encoder, encoder_level as mmformer_level, pn_conv3d};
 pub use recurrent::{Gru, Lstm, RecurrentOutput};
 pub use regnet::{RegNetOutput, RegNetY032, RegNetYStage, RegNetYStem, REGNETY_032_DEPTHS, REGNETY_032_WIDTHS};
 pub use resnet::{ResNet, ResNetOutput};
@@ -108,6 +110,14 @@ pub static REGISTRY: &[(&str, Parser)] = &[
     ("res_linear", parse::<ResLinear>),
     ("res_conv2d", parse::<ResConv2d>),
     ("causal_conv1d", parse::<CausalConv1d>),
+    ("pn_conv3d", parse::<mmformer::PnConv3d>),
+    ("mmformer_level", parse::<mmformer::MmformerLevel>),
+    ("mmformer_tokens", parse::<mmformer::MmformerTokens>),
+    ("mmformer_transformer", parse::<mmformer::MmformerTransformer>),
+    ("mmformer_untokens", parse::<mmformer::MmformerUntokens>),
+    ("mmformer_mask", parse::<mmformer::MmformerMask>),
+    ("mmformer_inter_tokens", parse::<mmformer::MmformerInterTokens>),
+    ("mmformer_decoder", parse::<mmformer::MmformerDecoder>),
 ];
 
 /// Parses a block by name; `None` if no block has this name.

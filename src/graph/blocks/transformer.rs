@@ -1,8 +1,9 @@
 //! Multi-head attention and transformer encoder layers, as eager PyTorch executes them: projections are
 //! GEMMs, heads are split by a reshape and a permute copy, scores are a batched GEMM with the 1/sqrt(d_head)
-//! scale fused, an optional additive mask is one elementwise add, then softmax, the context GEMM, the merge
-//! permute and the output projection. Used directly from YAML (`attention`, `transformer_layer`) and by the
-//! backbones (BERT, ALBERT, mmFormer, MulT, TransFuser's GPT).
+//! scale fused (or, with `separate_scale`, a multiply of its own), an optional additive mask is one
+//! elementwise add, then softmax, the context GEMM, the merge permute and the output projection. Used
+//! directly from YAML (`attention`, `transformer_layer`) and by the backbones (BERT, ALBERT, mmFormer, MulT,
+//! TransFuser's GPT).
 //!
 //! Self-attention takes one input; cross-attention takes two (`[query source, key/value source]`).
 //! Sequences are `[B, L, d]` (batch first).
@@ -39,8 +40,8 @@ pub struct Attention {
     /// Add a mask to the scores (HF's extended attention mask, causal masks): one elementwise add.
     #[serde(default)]
     pub mask: bool,
-    /// Scale the scores by 1/sqrt(d_head) in a separate kernel (Hugging Face's eager attention divides after
-    /// the GEMM) instead of inside it.
+    /// Scale the scores by their own elementwise pass, as `(q @ k.transpose(-2, -1)) * scale` runs in eager
+    /// PyTorch (timm-style attention, mmFormer), instead of folding the scale into the score GEMM.
     #[serde(default)]
     pub separate_scale: bool,
 }
@@ -93,11 +94,19 @@ fn gelu() -> String {
 
 impl TransformerLayer {
     pub fn attention(&self) -> Attention {
-        Attention { heads: self.heads, qkv: self.qkv, qkv_bias: self.qkv_bias, out_bias: true, mask: self.mask, separate_scale: self.separate_scale }
+        Attention {
+            heads: self.heads,
+            qkv: self.qkv,
+            qkv_bias: self.qkv_bias,
+            out_bias: true,
+            mask: self.mask,
+            separate_scale: self.separate_scale,
+        }
     }
 }
 
-fn seq_dims(b: &GraphBuilder, x: NodeIndex, what: &str) -> BuildResult<(usize, usize, usize)> {
+/// `(B, L, d)` of a sequence, or an error naming `what`.
+pub(super) fn seq_dims(b: &GraphBuilder, x: NodeIndex, what: &str) -> BuildResult<(usize, usize, usize)> {
     match b.shape(x) {
         [bb, l, d] => Ok((*bb, *l, *d)),
         s => Err(b.error(what, format!("expects a sequence [B, L, d], got {}", fmt_shape(s)))),
@@ -156,8 +165,8 @@ pub fn attention(b: &mut GraphBuilder, x: NodeIndex, kv: Option<NodeIndex>, a: &
     };
     let scale = 1.0 / (dh as f32).sqrt();
     let mut scores = if a.separate_scale {
-        let s = b.matmul("scores", q, k, true, 1.0)?;
-        b.unary("scale", UnaryFn::Scale { factor: scale, offset: 0.0 }, s)?
+        let raw = b.matmul("scores", q, k, true, 1.0)?;
+        b.unary("scale", UnaryFn::Scale { factor: scale, offset: 0.0 }, raw)?
     } else {
         b.matmul("scores", q, k, true, scale)?
     };
@@ -292,6 +301,23 @@ mod tests {
         let w = b.finish("t", "", vec![]);
         let self_params: u64 = w.nodes().filter(|(_, n)| n.name.starts_with("self/")).map(|(_, n)| n.cost.params).sum();
         assert_eq!(self_params, 786_432 + 262_656);
+    }
+
+    #[test]
+    fn separate_scale_is_one_more_pass_over_the_scores() {
+        // `(q @ k^T) * scale` (timm, mmFormer): same parameters, one more kernel, and the `scale` op's two
+        // FLOPs for each of the 2 heads x 16 x 16 scores.
+        let build = |separate_scale: bool| {
+            let mut b = GraphBuilder::new(1);
+            let x = b.input("x", &[1, 16, 32], DType::F32).unwrap();
+            let a = Attention { heads: 2, qkv: QkvLayout::Fused, qkv_bias: false, out_bias: true, mask: false, separate_scale };
+            attention(&mut b, x, None, &a).unwrap();
+            b.finish("t", "", vec![])
+        };
+        let (fused, separate) = (build(false), build(true));
+        assert_eq!(separate.kernels(), fused.kernels() + 1);
+        assert_eq!(separate.flops(), fused.flops() + 2 * (2 * 16 * 16));
+        assert_eq!(separate.params(), fused.params());
     }
 
     #[test]

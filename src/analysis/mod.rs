@@ -115,9 +115,31 @@ mod tests {
         assert!(close(s[0].seconds, 1e-3));
         assert!(close(s[1].seconds, 2e-3));
         assert!(close(s[2].seconds, 1.5e-3));
-        // Serial execution: a's output waits 2 ms for the fusion, b's none.
+        // Serial execution: a's output waits 2 ms for b's; b's none.
         let r = sync_report(&t);
         assert!(close(r.total_wait_s, 2e-3));
+        assert!(close(r.summed_wait_s, 2e-3));
+    }
+
+    #[test]
+    fn overlapping_waits_are_counted_once() {
+        // Two joins whose waits overlap in time: a (0-1) and b (0-3) join at 3; c (0-2) and d (0-4) join at 4.
+        // Waits: [1, 3) and [2, 4): union 3 ms, sum 4 ms.
+        let t = trace(
+            vec![
+                op("a", Stage::Encoder, Some(0), 1, 0.0, 1.0, &[]),
+                op("b", Stage::Encoder, Some(1), 2, 0.0, 3.0, &[]),
+                op("j1", Stage::Fusion, None, 0, 3.0, 3.1, &[0, 1]),
+                op("c", Stage::Encoder, Some(0), 3, 0.0, 2.0, &[]),
+                op("d", Stage::Encoder, Some(1), 4, 0.0, 4.0, &[]),
+                op("j2", Stage::Fusion, None, 0, 4.0, 4.1, &[3, 4]),
+            ],
+            4.1,
+        );
+        let r = sync_report(&t);
+        assert_eq!(r.joins.len(), 2);
+        assert!(close(r.total_wait_s, 3e-3), "{}", r.total_wait_s);
+        assert!(close(r.summed_wait_s, 4e-3), "{}", r.summed_wait_s);
     }
 
     #[test]

@@ -94,3 +94,63 @@ fn fusion_can_be_swapped_for_any_fusion_block() {
     assert_eq!(fused.output.shape, [40, 49 * 193]);
     assert_eq!(output_shape(&w), [40, 10]);
 }
+
+fn variant(name: &str, v: &str) -> Workload {
+    load_workload(name, &WorkloadOptions { batch: None, sets: vec![mmbench::yaml::parse_set(&format!("variant={v}")).unwrap()] }).unwrap_or_else(|e| panic!("{name}/{v}: {e}"))
+}
+
+#[test]
+fn mujoco_push_matches_workloads_md() {
+    // WORKLOADS.md §9.1: lf 1,904,986 (default), ef 3,918,426, tf 23,472,890, mult 14,582,106; output [1, 16, 2].
+    let w = load("mujoco-push");
+    assert_eq!(w.modalities, ["pos", "sensors", "image", "control"]);
+    assert_eq!(w.batch, 1);
+    assert_eq!(w.params(), 1_904_986);
+    // The default head is the identity: the concat + Linear is the fusion stage.
+    assert_eq!(stages(&w), [Stage::Encoder, Stage::Fusion]);
+    assert_eq!(output_shape(&w), [1, 16, 2]);
+    assert_eq!(w.joins().len(), 1);
+    for (v, params) in [("ef", 3_918_426), ("tf", 23_472_890), ("mult", 14_582_106)] {
+        let w = variant("mujoco-push", v);
+        assert_eq!(w.params(), params, "{v}");
+        assert_eq!(output_shape(&w), [1, 16, 2], "{v}");
+    }
+    // tf: tensor fusion per step gives 9 x 9 x 65 x 17 features (§9.5).
+    let tf = variant("mujoco-push", "tf");
+    let fused = tf.nodes().filter(|(_, n)| n.stage == Stage::Fusion).last().unwrap().1;
+    assert_eq!(fused.output.shape, [1, 16, 89_505]);
+    // mult: every cross-modal pair (i from j, j != i) is a join.
+    assert!(variant("mujoco-push", "mult").joins().len() >= 12);
+}
+
+#[test]
+fn vision_touch_matches_workloads_md() {
+    // WORKLOADS.md §10.4: 1,088,946 registered parameters + 8,488,240 fusion factors; logits [64, 2].
+    let w = load("vision-touch");
+    assert_eq!(w.modalities, ["rgb", "force", "proprio", "depth", "action"]);
+    assert_eq!(w.batch, 64);
+    assert_eq!(w.params(), 1_088_946);
+    assert_eq!(w.unregistered_params(), 8_488_240);
+    assert_eq!(stages(&w), [Stage::Encoder, Stage::Fusion, Stage::Head]);
+    assert_eq!(output_shape(&w), [64, 2]);
+    let per_modality: Vec<(Option<String>, u64)> = w.stage_totals().into_iter().filter(|t| t.stage == Some(Stage::Encoder)).map(|t| (t.modality, t.params)).collect();
+    assert_eq!(
+        per_modality,
+        [
+            (Some("rgb".to_string()), 456_160),
+            (Some("force".to_string()), 87_728),
+            (Some("proprio".to_string()), 43_744),
+            (Some("depth".to_string()), 474_112),
+            (Some("action".to_string()), 1_216)
+        ]
+    );
+    // Every join sits in the fusion stage (the low-rank fusion's products).
+    assert!(w.joins().iter().all(|&j| w.graph[j].stage == Stage::Fusion));
+}
+
+#[test]
+fn medical_seg_is_built_in() {
+    let w = load("medical-seg");
+    assert_eq!(w.params(), 35_798_404);
+    assert_eq!(output_shape(&w), [1, 4, 128, 128, 128]);
+}

@@ -5,6 +5,7 @@ pub static WORKLOADS: &[(&str, &str)] = &[
     ("av-mnist", include_str!("../../graphs/av-mnist.yaml")),
     ("cmu-mosei", include_str!("../../graphs/cmu-mosei.yaml")),
     ("medical-seg", include_str!("../../graphs/medical-seg.yaml")),
+    ("mujoco-push", include_str!("../../graphs/mujoco-push.yaml")),
     ("vision-touch", include_str!("../../graphs/vision-touch.yaml")),
 ];
 

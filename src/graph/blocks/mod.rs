@@ -14,6 +14,7 @@ mod maxout;
 mod mlp;
 mod r3d;
 mod mmformer;
+mod mult;
 mod recurrent;
 mod regnet;
 mod resnet;
@@ -30,6 +31,7 @@ pub use bert::{Albert, Bert, TextEncoderParams, TextOutput};
 pub use lenet::LeNet;
 pub use maxout::{maxout, MaxOut, MaxOutMlp};
 pub use mlp::Mlp;
+pub use mult::Mult;
 pub use r3d::R3d18;
 pub use mmformer::{encoder as mmformer_encoder, encoder_level as mmformer_level, pn_conv3d};
 pub use recurrent::{Gru, Lstm, RecurrentOutput};
@@ -110,6 +112,7 @@ pub static REGISTRY: &[(&str, Parser)] = &[
     ("res_linear", parse::<ResLinear>),
     ("res_conv2d", parse::<ResConv2d>),
     ("causal_conv1d", parse::<CausalConv1d>),
+    ("mult", parse::<Mult>),
     ("pn_conv3d", parse::<mmformer::PnConv3d>),
     ("mmformer_level", parse::<mmformer::MmformerLevel>),
     ("mmformer_tokens", parse::<mmformer::MmformerTokens>),

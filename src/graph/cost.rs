@@ -77,6 +77,9 @@ pub struct OpCost {
     pub gemm: Option<GemmShape>,
     /// Kernels the op launches (0 for views and inputs; 2 for a recurrent step: GEMM then pointwise).
     pub kernels: u32,
+    /// Compute units (cores) the op can use at most, when fewer than the device has: single-threaded host
+    /// code (a Python feature extractor) uses one core of a 64-core CPU. `None`: all of them.
+    pub max_units: Option<u32>,
 }
 
 impl OpCost {
@@ -90,6 +93,7 @@ impl OpCost {
             class,
             gemm: None,
             kernels: u32::from(class.launches_kernel()),
+            max_units: None,
         }
     }
 

@@ -118,8 +118,11 @@ pub fn op_time_at(cost: &OpCost, rates: &DeviceRates) -> OpTime {
     let flops = cost.flops as f64;
     let bytes = cost.bytes() as f64;
     let wave = cost.gemm.as_ref().map_or(1.0, |g| wave_utilization(g, dev));
-    let compute_s = if flops > 0.0 { flops / (rates.peak(cost.class) * eff.compute_at(flops) * wave) } else { 0.0 };
-    let memory_s = if bytes > 0.0 { bytes / (rates.mem_bw * eff.memory_at(bytes)) } else { 0.0 };
+    // An op limited to fewer units than the device has (single-threaded host code) gets that share of the
+    // peaks.
+    let share = cost.max_units.map_or(1.0, |u| (f64::from(u) / f64::from(dev.compute_units)).min(1.0));
+    let compute_s = if flops > 0.0 { flops / (rates.peak(cost.class) * share * eff.compute_at(flops) * wave) } else { 0.0 };
+    let memory_s = if bytes > 0.0 { bytes / (rates.mem_bw * share * eff.memory_at(bytes)) } else { 0.0 };
     let overhead_s = f64::from(cost.kernels) * rates.kernel_overhead_s;
     let work = compute_s.max(memory_s);
     let bound = if overhead_s >= work {
@@ -252,6 +255,14 @@ mod tests {
         assert!((e.compute_at(10e6) - 0.4).abs() < 1e-12);
         assert!(e.compute_at(1e12) > 0.799);
         assert_eq!(e.memory_at(1.0), 0.8);
+    }
+
+    #[test]
+    fn single_threaded_work_gets_one_units_share() {
+        // 1e9 FLOPs on 1 of 100 units at 10 TFLOP/s x 1.0 (elementwise compute efficiency) = 10 ms.
+        let c = OpCost { max_units: Some(1), ..cost(OpClass::Elementwise, 1_000_000_000, 0, None) };
+        let t = op_time(&c, &device(), &runtime());
+        assert!((t.compute_s - 1e-2).abs() < 1e-12, "{}", t.compute_s);
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct HostWork {
     /// Bytes read and written per sample.
     #[serde(default)]
     pub bytes_per_sample: u64,
+    /// Cores the work can use (1 for single-threaded Python and NumPy code); all cores when absent.
+    #[serde(default)]
+    pub threads: Option<u32>,
     /// Batch size (set from the workload, not written in YAML).
     #[serde(skip, default = "one_batch")]
     pub batch: usize,
@@ -58,6 +61,9 @@ impl OpSpec for HostWork {
         if self.output.contains(&0) {
             return Err("host work output has a zero dimension".into());
         }
+        if self.threads == Some(0) {
+            return Err("`threads` must be at least 1".into());
+        }
         let mut shape = vec![self.batch];
         shape.extend(&self.output);
         Ok(TensorInfo::f32(shape))
@@ -68,6 +74,7 @@ impl OpSpec for HostWork {
             flops: self.flops_per_sample * b,
             bytes_read: self.bytes_per_sample * b,
             bytes_written: output.bytes(),
+            max_units: self.threads,
             ..OpCost::of(OpClass::Host)
         }
     }

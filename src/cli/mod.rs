@@ -51,7 +51,7 @@ pub struct OutputArgs {
 
 /// Top-level workload keys: a `--set` starting with one of these changes the workload, anything else the
 /// hardware. `workload.` and `hardware.` prefixes make the target explicit.
-const WORKLOAD_KEYS: &[&str] = &["batch", "modalities", "fusion", "head", "nodes", "params", "variant", "outputs"];
+const WORKLOAD_KEYS: &[&str] = &["batch", "modalities", "fusion", "head", "nodes", "params", "variant", "outputs", "compose"];
 
 /// `--set` overrides: (key path, operation).
 pub type Sets = Vec<(String, SetOp)>;

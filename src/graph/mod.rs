@@ -4,6 +4,7 @@
 pub mod blocks;
 pub mod builder;
 pub mod builtin;
+pub mod compose;
 pub mod cost;
 pub mod joins;
 pub mod op;

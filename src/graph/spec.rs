@@ -76,7 +76,7 @@ struct ModalityFile {
 }
 
 /// `input: [1, 28, 28]` or `input: {shape: [15], dtype: i64, batch_axis: 0}` (per-sample shape; the batch
-/// axis is inserted at `batch_axis`).
+/// axis is inserted at `batch_axis`, or not at all with `batched: false`).
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum InputDecl {
@@ -92,12 +92,29 @@ struct InputFull {
     dtype: DType,
     #[serde(default)]
     batch_axis: usize,
+    /// Whether the tensor has a batch axis (MMBench's Customization feeds text as `[n_chars, 1]` whatever
+    /// the batch).
+    #[serde(default = "yes")]
+    batched: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl InputFull {
+    fn check(&self, doc: &Document, path: &str) -> Result<()> {
+        if self.batch_axis > self.shape.len() {
+            return Err(doc.error(&join_path(path, "batch_axis"), "batch_axis is beyond the shape"));
+        }
+        Ok(())
+    }
 }
 
 impl InputDecl {
     fn into_full(self) -> InputFull {
         match self {
-            InputDecl::Shape(shape) => InputFull { shape, dtype: DType::F32, batch_axis: 0 },
+            InputDecl::Shape(shape) => InputFull { shape, dtype: DType::F32, batch_axis: 0, batched: true },
             InputDecl::Full(f) => f,
         }
     }
@@ -161,6 +178,7 @@ pub fn parse_workload(file: &str, text: &str, opts: &WorkloadOptions) -> Result<
         return Err(Error::input(Location::file(file), "a workload file must be a YAML mapping"));
     }
     apply_overrides(&mut doc, opts)?;
+    super::compose::expand(&mut doc)?;
     let wf: WorkloadFile = yaml::decode(&doc, "", &doc.value)?;
     let batch = wf.batch;
     if batch == 0 || batch > 1 << 20 {
@@ -287,9 +305,7 @@ impl Loader<'_> {
             modality_order.push(m.to_string());
             let mf: ModalityFile = yaml::decode(self.doc, &mpath, value)?;
             let input = mf.input.into_full();
-            if input.batch_axis > input.shape.len() {
-                return Err(self.err(&format!("{mpath}.input.batch_axis"), "batch_axis is beyond the shape"));
-            }
+            input.check(self.doc, &format!("{mpath}.input"))?;
             let first = self.items.len();
             self.push(Item {
                 path: format!("{mpath}.input"),
@@ -484,20 +500,9 @@ impl Loader<'_> {
     fn parse_layer(&self, name: &str, params: &Value, path: &str) -> Result<Layer> {
         let wrap = |(rel, msg): (String, String)| self.err(&join_path(path, &rel), format!("{name}: {msg}"));
         if name == "input" {
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct P {
-                shape: Vec<usize>,
-                #[serde(default)]
-                dtype: DType,
-                #[serde(default)]
-                batch_axis: usize,
-            }
-            let p: P = blocks::decode_params(params).map_err(wrap)?;
-            if p.batch_axis > p.shape.len() {
-                return Err(self.err(&join_path(path, "batch_axis"), "batch_axis is beyond the shape"));
-            }
-            return Ok(Layer::Input(InputFull { shape: p.shape, dtype: p.dtype, batch_axis: p.batch_axis }));
+            let p: InputFull = blocks::decode_params(params).map_err(wrap)?;
+            p.check(self.doc, path)?;
+            return Ok(Layer::Input(p));
         }
         if let Some(op) = Op::from_yaml(name, params) {
             let mut op = op.map_err(wrap)?;
@@ -609,7 +614,9 @@ impl Loader<'_> {
             let node = match &item.layer {
                 Layer::Input(inp) => {
                     let mut shape = inp.shape.clone();
-                    shape.insert(inp.batch_axis, self.batch);
+                    if inp.batched {
+                        shape.insert(inp.batch_axis, self.batch);
+                    }
                     b.add(&name, Op::Input(Input { shape, dtype: inp.dtype }), &x)?
                 }
                 Layer::Op(op) => b.add(&name, op.clone(), &x)?,

@@ -14,6 +14,7 @@ pub mod hardware;
 pub mod predict;
 pub mod report;
 pub mod trace;
+pub mod whatif;
 pub mod yaml;
 
 pub use error::{Error, Result};

@@ -6,7 +6,7 @@ pub mod stages;
 pub mod sync;
 
 pub use critical_path::{critical_path, CriticalPath, PathSegment};
-pub use stages::{stage_breakdown, StageTime};
+pub use stages::{attribute_time, stage_breakdown, StageTime};
 pub use sync::{sync_report, JoinWait, SyncReport};
 
 /// Hand-built traces with known answers.

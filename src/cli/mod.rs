@@ -4,9 +4,8 @@ mod info;
 mod list;
 mod predict;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::report::Format;
-use crate::yaml::{parse_set, SetOp};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -49,30 +48,7 @@ pub struct OutputArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Top-level workload keys: a `--set` starting with one of these changes the workload, anything else the
-/// hardware. `workload.` and `hardware.` prefixes make the target explicit.
-const WORKLOAD_KEYS: &[&str] = &["batch", "modalities", "fusion", "head", "nodes", "params", "variant", "outputs", "compose"];
-
-/// `--set` overrides: (key path, operation).
-pub type Sets = Vec<(String, SetOp)>;
-
-/// Splits `--set` arguments into workload and hardware overrides.
-pub fn split_sets(args: &[String]) -> Result<(Sets, Sets)> {
-    let mut wl = Vec::new();
-    let mut hw = Vec::new();
-    for a in args {
-        let (key, op) = parse_set(a).map_err(|m| Error::input(Default::default(), m))?;
-        if let Some(k) = key.strip_prefix("workload.") {
-            wl.push((k.to_string(), op));
-        } else if let Some(k) = key.strip_prefix("hardware.") {
-            hw.push((k.to_string(), op));
-        } else {
-            let first = key.split(['.', '[']).next().unwrap_or("");
-            if WORKLOAD_KEYS.contains(&first) { wl.push((key, op)) } else { hw.push((key, op)) }
-        }
-    }
-    Ok((wl, hw))
-}
+pub use crate::whatif::{split_sets, Sets};
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -80,20 +56,5 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List(a) => list::run(a),
         Command::Info(a) => info::run(a),
         Command::Predict(a) => predict::run(a),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sets_are_routed_by_their_first_key() {
-        let args: Vec<String> = ["batch=8", "gpu.mem_bw_gbs=*2", "workload.x=1", "hardware.batch=2", "fusion=lrtf"].iter().map(|s| s.to_string()).collect();
-        let (wl, hw) = split_sets(&args).unwrap();
-        let wl: Vec<&str> = wl.iter().map(|(k, _)| k.as_str()).collect();
-        let hw: Vec<&str> = hw.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(wl, ["batch", "x", "fusion"]);
-        assert_eq!(hw, ["gpu.mem_bw_gbs", "batch"]);
     }
 }

@@ -16,6 +16,6 @@ pub mod workload;
 pub use builder::{BuildError, BuildResult, GraphBuilder};
 pub use cost::{GemmShape, OpClass, OpCost};
 pub use op::{Op, OpSpec};
-pub use spec::{load_workload, parse_workload, WorkloadOptions};
+pub use spec::{load_workload, parse_workload, WorkloadOptions, WorkloadSource};
 pub use tensor::{DType, TensorInfo};
 pub use workload::{Node, Stage, StageTotals, Workload};

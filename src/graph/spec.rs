@@ -160,23 +160,49 @@ struct Item {
 
 /// Loads a workload from a file path or a built-in name (`av-mnist`).
 pub fn load_workload(arg: &str, opts: &WorkloadOptions) -> Result<Workload> {
-    if let Some(text) = super::builtin::workload_text(arg) {
-        return parse_workload(&format!("graphs/{arg}.yaml"), text, opts);
-    }
-    let path = std::path::Path::new(arg);
-    if !path.exists() && !arg.contains('/') && !arg.ends_with(".yaml") && !arg.ends_with(".yml") {
-        return Err(Error::unknown("workload", arg, super::builtin::workload_names()));
-    }
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
-    parse_workload(arg, &text, opts)
+    WorkloadSource::open(arg)?.build(opts)
 }
 
 /// Parses a workload from YAML text; `file` names it in errors.
 pub fn parse_workload(file: &str, text: &str, opts: &WorkloadOptions) -> Result<Workload> {
-    let mut doc = Document::parse(file, text)?;
-    if !doc.value.is_mapping() {
-        return Err(Error::input(Location::file(file), "a workload file must be a YAML mapping"));
+    WorkloadSource::parse(file, text)?.build(opts)
+}
+
+/// A workload file read and parsed once, ready to be built with different options many times.
+#[derive(Debug, Clone)]
+pub struct WorkloadSource {
+    doc: Document,
+}
+
+impl WorkloadSource {
+    /// Reads a built-in workload or a file.
+    pub fn open(arg: &str) -> Result<Self> {
+        if let Some(text) = super::builtin::workload_text(arg) {
+            return Self::parse(&format!("graphs/{arg}.yaml"), text);
+        }
+        let path = std::path::Path::new(arg);
+        if !path.exists() && !arg.contains('/') && !arg.ends_with(".yaml") && !arg.ends_with(".yml") {
+            return Err(Error::unknown("workload", arg, super::builtin::workload_names()));
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        Self::parse(arg, &text)
     }
+
+    pub fn parse(file: &str, text: &str) -> Result<Self> {
+        let doc = Document::parse(file, text)?;
+        if !doc.value.is_mapping() {
+            return Err(Error::input(Location::file(file), "a workload file must be a YAML mapping"));
+        }
+        Ok(WorkloadSource { doc })
+    }
+
+    /// The workload graph with these options applied.
+    pub fn build(&self, opts: &WorkloadOptions) -> Result<Workload> {
+        build_from(self.doc.clone(), opts)
+    }
+}
+
+fn build_from(mut doc: Document, opts: &WorkloadOptions) -> Result<Workload> {
     apply_overrides(&mut doc, opts)?;
     super::compose::expand(&mut doc)?;
     let wf: WorkloadFile = yaml::decode(&doc, "", &doc.value)?;

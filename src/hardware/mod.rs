@@ -114,6 +114,12 @@ pub struct Device {
     #[serde(default = "default_tile")]
     pub gemm_tile: [u32; 2],
     pub efficiency: EfficiencyTable,
+    /// Thermal design power, watts (for power-aware design-space studies).
+    #[serde(default)]
+    pub tdp_w: Option<f64>,
+    /// Die area, mm^2 (for area-aware design-space studies).
+    #[serde(default)]
+    pub die_mm2: Option<f64>,
     /// Where the figures come from.
     #[serde(default)]
     pub sources: Vec<String>,
@@ -263,6 +269,36 @@ impl Hardware {
 
 /// Loads a hardware description from a file path or a preset name, applying `--set` overrides.
 pub fn load_hardware(arg: &str, sets: &[(String, SetOp)]) -> Result<Hardware> {
+    HardwareSource::open(arg)?.build(sets)
+}
+
+/// A hardware description read and merged along its `extends:` chain, ready to be built with different
+/// overrides many times (a sweep builds thousands of variants of one file).
+#[derive(Debug, Clone)]
+pub struct HardwareSource {
+    chain: Vec<Document>,
+    merged: Value,
+}
+
+impl HardwareSource {
+    /// Reads a preset or a file and everything it extends.
+    pub fn open(arg: &str) -> Result<Self> {
+        let (chain, merged) = read_chain(arg)?;
+        Ok(HardwareSource { chain, merged })
+    }
+
+    /// The description with these `--set` overrides applied.
+    pub fn build(&self, sets: &[(String, SetOp)]) -> Result<Hardware> {
+        let mut merged = self.merged.clone();
+        for (key, op) in sets {
+            let key = qualify_key(&merged, key);
+            apply_set(&mut merged, &key, op).map_err(|m| Error::input(Location::default().field(format!("--set {key}")), m))?;
+        }
+        from_value(&merged, &Located { chain: &self.chain })
+    }
+}
+
+fn read_chain(arg: &str) -> Result<(Vec<Document>, Value)> {
     let (file, text) = read_source(arg)?;
     let mut chain = vec![Document::parse(&file, &text)?];
     // Follow `extends:` (presets or paths relative to the extending file), at most 8 levels.
@@ -296,12 +332,7 @@ pub fn load_hardware(arg: &str, sets: &[(String, SetOp)]) -> Result<Hardware> {
     if let Some(m) = merged.as_mapping_mut() {
         m.remove("extends");
     }
-    let located = Located { chain: &chain };
-    for (key, op) in sets {
-        let key = qualify_key(&merged, key);
-        apply_set(&mut merged, &key, op).map_err(|m| Error::input(Location::default().field(format!("--set {key}")), m))?;
-    }
-    from_value(&merged, &located)
+    Ok((chain, merged))
 }
 
 /// Reads a preset or a file.
@@ -448,6 +479,11 @@ fn validate_device(d: &Device, base: &str, loc: &Located) -> Result<()> {
     }
     positive(d.mem_bw_gbs, &format!("{base}.mem_bw_gbs"), loc)?;
     positive(d.mem_gb, &format!("{base}.mem_gb"), loc)?;
+    for (f, v) in [("tdp_w", d.tdp_w), ("die_mm2", d.die_mm2)] {
+        if let Some(v) = v {
+            positive(v, &format!("{base}.{f}"), loc)?;
+        }
+    }
     non_negative(d.cache_mb, &format!("{base}.cache_mb"), loc)?;
     non_negative(d.kernel_overhead_us, &format!("{base}.kernel_overhead_us"), loc)?;
     if d.compute_units == 0 {

@@ -181,6 +181,8 @@ mod tests {
                 reduction: flat(1.0, 0.5),
                 movement: flat(1.0, 0.5),
             },
+            tdp_w: None,
+            die_mm2: None,
             sources: vec![],
         }
     }

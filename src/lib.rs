@@ -13,6 +13,7 @@ pub mod graph;
 pub mod hardware;
 pub mod predict;
 pub mod report;
+pub mod sweep;
 pub mod trace;
 pub mod whatif;
 pub mod yaml;

@@ -122,9 +122,9 @@ fn zero_or_negative_rates_name_the_field() {
     for bad in ["gpu.mem_bw_gbs=0", "gpu.peak_tflops.fp32=-5", "eager.op_overhead_us=-1", "gpu.compute_units=0"] {
         let (code, out, err) = mmbench(&["predict", &path, "--set", bad]);
         assert_clean_failure(code, &out, &err);
+        // The bad value comes from the override, so the error names the override.
         let field = bad.split('=').next().unwrap().replace("gpu.", "devices.gpu.").replace("eager.", "runtimes.eager.");
-        assert!(err.contains(&field), "{bad}: {err}");
-        assert!(err.contains("hardware/a100.yaml:"), "{bad}: {err}");
+        assert!(err.contains(&format!("field `--set {field}`")), "{bad}: {err}");
     }
     // A hardware file with a negative bandwidth names its own line.
     let hw = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/hardware/a100.yaml")).unwrap().replacen("mem_bw_gbs: 1555", "mem_bw_gbs: -1555", 1);

@@ -7,7 +7,7 @@ pub mod sync;
 
 pub use critical_path::{critical_path, CriticalPath, PathSegment};
 pub use stages::{attribute_time, stage_breakdown, StageTime};
-pub use sync::{sync_report, JoinWait, SyncReport};
+pub use sync::{sync_report, waiting_time, JoinWait, SyncReport};
 
 /// Hand-built traces with known answers.
 #[cfg(test)]

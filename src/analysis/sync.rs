@@ -85,14 +85,8 @@ pub fn sync_report(t: &Trace) -> SyncReport {
         joins.push(JoinWait { name: r.name.clone(), start_s: r.start_s, branches });
     }
     let summed_wait_s = joins.iter().flat_map(|j| j.branches.iter()).map(|b| b.wait_s).sum();
-    let mut intervals: Vec<(f64, f64)> = joins
-        .iter()
-        .flat_map(|j| {
-            let last = j.branches.iter().map(|b| b.ready_s).fold(f64::MIN, f64::max);
-            j.branches.iter().filter(move |b| b.ready_s < last).map(move |b| (b.ready_s, last))
-        })
-        .collect();
-    let total_wait_s = union_length(&mut intervals);
+    let ready: Vec<Vec<f64>> = joins.iter().map(|j| j.branches.iter().map(|b| b.ready_s).collect()).collect();
+    let total_wait_s = waiting_time(ready.iter().map(Vec::as_slice));
     // Busy time of each modality's encoder.
     let mut busy = vec![0.0f64; t.modalities.len()];
     for r in t.ops.iter() {
@@ -108,8 +102,19 @@ pub fn sync_report(t: &Trace) -> SyncReport {
     SyncReport { joins, total_wait_s, summed_wait_s, imbalance }
 }
 
+/// The sync wait of a set of joins given each join's input ready times: the length of the union of
+/// `[ready, last ready of the join)` over all inputs.
+pub fn waiting_time<'a>(joins: impl Iterator<Item = &'a [f64]>) -> f64 {
+    let mut intervals: Vec<(f64, f64)> = Vec::new();
+    for ready in joins {
+        let last = ready.iter().copied().fold(f64::MIN, f64::max);
+        intervals.extend(ready.iter().filter(|&&r| r < last).map(|&r| (r, last)));
+    }
+    union_length(&mut intervals)
+}
+
 /// Total length of a union of intervals.
-fn union_length(iv: &mut [(f64, f64)]) -> f64 {
+pub fn union_length(iv: &mut [(f64, f64)]) -> f64 {
     iv.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (mut total, mut cur): (f64, Option<(f64, f64)>) = (0.0, None);
     for &(a, b) in iv.iter() {

@@ -3,6 +3,7 @@
 mod info;
 mod list;
 mod predict;
+mod sweep;
 
 use crate::error::Result;
 use crate::report::Format;
@@ -25,6 +26,10 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Predict the latency of one inference, with its stage breakdown and synchronization cost.
     Predict(predict::PredictArgs),
+    /// Evaluate many configurations (workloads x hardware x parameter axes) into one CSV.
+    Sweep(sweep::SweepArgs),
+    /// The Pareto-optimal rows of a CSV over chosen objectives.
+    Pareto(sweep::ParetoArgs),
 }
 
 /// Options shared by commands that load a workload.
@@ -56,5 +61,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List(a) => list::run(a),
         Command::Info(a) => info::run(a),
         Command::Predict(a) => predict::run(a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::Pareto(a) => sweep::pareto_run(a),
     }
 }

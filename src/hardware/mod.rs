@@ -278,17 +278,31 @@ pub fn load_hardware(arg: &str, sets: &[(String, SetOp)]) -> Result<Hardware> {
 pub struct HardwareSource {
     chain: Vec<Document>,
     merged: Value,
+    /// The description without overrides, for the typed fast path of numeric overrides.
+    base: Hardware,
 }
 
 impl HardwareSource {
     /// Reads a preset or a file and everything it extends.
     pub fn open(arg: &str) -> Result<Self> {
         let (chain, merged) = read_chain(arg)?;
-        Ok(HardwareSource { chain, merged })
+        let base = from_value(&merged, &Located { chain: &chain })?;
+        Ok(HardwareSource { chain, merged, base })
     }
 
     /// The description with these `--set` overrides applied.
     pub fn build(&self, sets: &[(String, SetOp)]) -> Result<Hardware> {
+        // Numeric fields are set on a copy of the typed description: a sweep builds thousands of variants,
+        // and going through the YAML tree costs a hundred times more.
+        let mut hw = self.base.clone();
+        if sets.iter().all(|(key, op)| set_numeric(&mut hw, &qualify_key(&self.merged, key), op)) {
+            validate(&hw, &SetReport)?;
+            return Ok(hw);
+        }
+        self.build_from_yaml(sets)
+    }
+
+    fn build_from_yaml(&self, sets: &[(String, SetOp)]) -> Result<Hardware> {
         let mut merged = self.merged.clone();
         for (key, op) in sets {
             let key = qualify_key(&merged, key);
@@ -348,6 +362,79 @@ fn read_source(arg: &str) -> Result<(String, String)> {
     Ok((arg.to_string(), text))
 }
 
+/// Applies a numeric override to a field of the typed description; false when the key is not a numeric
+/// field this fast path knows (the caller then goes through the YAML tree, which reports unknown fields).
+fn set_numeric(hw: &mut Hardware, key: &str, op: &SetOp) -> bool {
+    let apply = |x: f64| -> Option<f64> {
+        match op {
+            SetOp::Assign(v) => v.as_f64(),
+            SetOp::Multiply(m) => Some(x * m),
+            SetOp::Divide(d) => Some(x / d),
+            SetOp::Add(a) => Some(x + a),
+        }
+    };
+    let parts: Vec<&str> = key.split('.').collect();
+    let field: Option<&mut f64> = match parts.as_slice() {
+        ["devices", d, rest @ ..] => {
+            let Some(dev) = hw.devices.iter_mut().find(|x| x.name == *d) else { return false };
+            match rest {
+                ["mem_bw_gbs"] => Some(&mut dev.mem_bw_gbs),
+                ["mem_gb"] => Some(&mut dev.mem_gb),
+                ["cache_mb"] => Some(&mut dev.cache_mb),
+                ["kernel_overhead_us"] => Some(&mut dev.kernel_overhead_us),
+                ["peak_tflops", mode] => dev.peak_tflops.get_mut(*mode),
+                ["efficiency", class, f] => {
+                    let e = &mut dev.efficiency;
+                    let c = match *class {
+                        "matmul" => &mut e.matmul,
+                        "conv" => &mut e.conv,
+                        "elementwise" => &mut e.elementwise,
+                        "reduction" => &mut e.reduction,
+                        "movement" => &mut e.movement,
+                        _ => return false,
+                    };
+                    match *f {
+                        "compute" => Some(&mut c.compute),
+                        "compute_half_mflop" => Some(&mut c.compute_half_mflop),
+                        "memory" => Some(&mut c.memory),
+                        "memory_half_kb" => Some(&mut c.memory_half_kb),
+                        _ => None,
+                    }
+                }
+                ["compute_units"] | ["max_concurrent_kernels"] => {
+                    let target = if rest[0] == "compute_units" { &mut dev.compute_units } else { &mut dev.max_concurrent_kernels };
+                    // Integers stay integers; a non-integral result goes the slow way and is reported there.
+                    return match apply(f64::from(*target)) {
+                        Some(v) if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) => {
+                            *target = v as u32;
+                            true
+                        }
+                        _ => false,
+                    };
+                }
+                _ => None,
+            }
+        }
+        ["runtimes", r, f] => {
+            let Some(rt) = hw.runtimes.iter_mut().find(|x| x.name == *r) else { return false };
+            match *f {
+                "op_overhead_us" => Some(&mut rt.op_overhead_us),
+                "launch_overhead_us" => Some(&mut rt.launch_overhead_us),
+                "sync_overhead_us" => Some(&mut rt.sync_overhead_us),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    match field.and_then(|x| apply(*x).map(|v| (x, v))) {
+        Some((x, v)) => {
+            *x = v;
+            true
+        }
+        None => false,
+    }
+}
+
 /// `gpu.mem_bw_gbs` means `devices.gpu.mem_bw_gbs` when `gpu` is a device; `eager.x` likewise for runtimes.
 fn qualify_key(v: &Value, key: &str) -> String {
     let first = key.split(['.', '[']).next().unwrap_or("");
@@ -361,6 +448,26 @@ fn qualify_key(v: &Value, key: &str) -> String {
         }
     }
     key.to_string()
+}
+
+/// Turns a problem with a field into an error located where the field was written.
+trait Report {
+    fn error(&self, field: &str, msg: String) -> Error;
+}
+
+/// Problems found after typed `--set` overrides: the override is where the bad value comes from.
+struct SetReport;
+
+impl Report for SetReport {
+    fn error(&self, field: &str, msg: String) -> Error {
+        Error::input(Location::default().field(format!("--set {field}")), msg)
+    }
+}
+
+impl Report for Located<'_> {
+    fn error(&self, field: &str, msg: String) -> Error {
+        Located::error(self, field, msg)
+    }
 }
 
 /// Locates fields in the file (or ancestor) that defines them.
@@ -414,7 +521,6 @@ fn from_value(v: &Value, loc: &Located) -> Result<Hardware> {
         let base = format!("devices.{name}");
         let mut d: Device = loc.decode(&base, dv)?;
         d.name = name;
-        validate_device(&d, &base, loc)?;
         devices.push(d);
     }
     if devices.is_empty() {
@@ -435,8 +541,6 @@ fn from_value(v: &Value, loc: &Located) -> Result<Hardware> {
         if l.between[0] == l.between[1] {
             return Err(loc.error(&format!("{base}.between"), "a link joins two different devices"));
         }
-        positive(l.bw_gbs, &format!("{base}.bw_gbs"), loc)?;
-        non_negative(l.latency_us, &format!("{base}.latency_us"), loc)?;
     }
     let mut runtimes = Vec::new();
     for (k, rv) in &hf.runtimes {
@@ -444,35 +548,54 @@ fn from_value(v: &Value, loc: &Located) -> Result<Hardware> {
         let base = format!("runtimes.{name}");
         let mut r: Runtime = loc.decode(&base, rv)?;
         r.name = name;
-        for (f, x) in [("op_overhead_us", r.op_overhead_us), ("launch_overhead_us", r.launch_overhead_us), ("sync_overhead_us", r.sync_overhead_us)] {
-            non_negative(x, &format!("{base}.{f}"), loc)?;
-        }
         runtimes.push(r);
     }
     let default_runtime = runtimes.iter().position(|r| r.name == hf.default_runtime).ok_or_else(|| {
         let known: Vec<&str> = runtimes.iter().map(|r| r.name.as_str()).collect();
         loc.error("default_runtime", format!("unknown runtime `{}`; runtimes: {}", hf.default_runtime, known.join(", ")))
     })?;
-    Ok(Hardware { name: hf.name, description: hf.description, devices, links: hf.links, host, default_device, runtimes, default_runtime })
+    let hw = Hardware { name: hf.name, description: hf.description, devices, links: hf.links, host, default_device, runtimes, default_runtime };
+    validate(&hw, loc)?;
+    Ok(hw)
 }
 
-fn positive(x: f64, field: &str, loc: &Located) -> Result<()> {
+/// The numeric checks of a description: rates positive, overheads and latencies not negative, efficiencies
+/// fractions.
+fn validate(hw: &Hardware, rep: &dyn Report) -> Result<()> {
+    for d in &hw.devices {
+        validate_device(d, &format!("devices.{}", d.name), rep)?;
+    }
+    for (i, l) in hw.links.iter().enumerate() {
+        let base = format!("links[{i}]");
+        positive(l.bw_gbs, &format!("{base}.bw_gbs"), rep)?;
+        non_negative(l.latency_us, &format!("{base}.latency_us"), rep)?;
+    }
+    for r in &hw.runtimes {
+        let base = format!("runtimes.{}", r.name);
+        for (f, x) in [("op_overhead_us", r.op_overhead_us), ("launch_overhead_us", r.launch_overhead_us), ("sync_overhead_us", r.sync_overhead_us)] {
+            non_negative(x, &format!("{base}.{f}"), rep)?;
+        }
+    }
+    Ok(())
+}
+
+fn positive(x: f64, field: &str, loc: &dyn Report) -> Result<()> {
     if !(x > 0.0 && x.is_finite()) {
         return Err(loc.error(field, format!("must be a positive number, got {x}")));
     }
     Ok(())
 }
 
-fn non_negative(x: f64, field: &str, loc: &Located) -> Result<()> {
+fn non_negative(x: f64, field: &str, loc: &dyn Report) -> Result<()> {
     if !(x >= 0.0 && x.is_finite()) {
         return Err(loc.error(field, format!("must be zero or positive, got {x}")));
     }
     Ok(())
 }
 
-fn validate_device(d: &Device, base: &str, loc: &Located) -> Result<()> {
+fn validate_device(d: &Device, base: &str, loc: &dyn Report) -> Result<()> {
     if !d.peak_tflops.contains_key("fp32") {
-        return Err(loc.error(&format!("{base}.peak_tflops"), "needs at least `fp32`"));
+        return Err(loc.error(&format!("{base}.peak_tflops"), "needs at least `fp32`".into()));
     }
     for (mode, &t) in &d.peak_tflops {
         positive(t, &format!("{base}.peak_tflops.{mode}"), loc)?;
@@ -487,13 +610,13 @@ fn validate_device(d: &Device, base: &str, loc: &Located) -> Result<()> {
     non_negative(d.cache_mb, &format!("{base}.cache_mb"), loc)?;
     non_negative(d.kernel_overhead_us, &format!("{base}.kernel_overhead_us"), loc)?;
     if d.compute_units == 0 {
-        return Err(loc.error(&format!("{base}.compute_units"), "must be at least 1"));
+        return Err(loc.error(&format!("{base}.compute_units"), "must be at least 1".into()));
     }
     if d.max_concurrent_kernels == 0 {
-        return Err(loc.error(&format!("{base}.max_concurrent_kernels"), "must be at least 1"));
+        return Err(loc.error(&format!("{base}.max_concurrent_kernels"), "must be at least 1".into()));
     }
     if d.gemm_tile.contains(&0) {
-        return Err(loc.error(&format!("{base}.gemm_tile"), "tile sizes must be positive"));
+        return Err(loc.error(&format!("{base}.gemm_tile"), "tile sizes must be positive".into()));
     }
     let e = &d.efficiency;
     for (class, c) in [("matmul", &e.matmul), ("conv", &e.conv), ("elementwise", &e.elementwise), ("reduction", &e.reduction), ("movement", &e.movement)] {
@@ -532,10 +655,30 @@ mod tests {
     }
 
     #[test]
+    fn typed_overrides_equal_yaml_overrides() {
+        let src = HardwareSource::open("a100").unwrap();
+        for set in [
+            "gpu.mem_bw_gbs=*2",
+            "gpu.peak_tflops.tf32=300",
+            "gpu.compute_units=/2",
+            "gpu.efficiency.conv.compute=0.7",
+            "cpu.kernel_overhead_us=+1",
+            "eager.op_overhead_us=3",
+            "devices.gpu.max_concurrent_kernels=1",
+        ] {
+            let sets = vec![crate::yaml::parse_set(set).unwrap()];
+            assert_eq!(src.build(&sets).unwrap(), src.build_from_yaml(&sets).unwrap(), "{set}");
+        }
+        // Fields the fast path does not know go through the YAML tree (and its checks).
+        let sets = vec![crate::yaml::parse_set("gpu.gemm_tile=[64, 64]").unwrap()];
+        assert_eq!(src.build(&sets).unwrap().devices[0].gemm_tile, [64, 64]);
+    }
+
+    #[test]
     fn bad_values_name_the_field() {
         let sets = vec![crate::yaml::parse_set("gpu.mem_bw_gbs=0").unwrap()];
         let err = load_hardware("a100", &sets).unwrap_err().to_string();
-        assert!(err.contains("devices.gpu.mem_bw_gbs") && err.contains("positive"), "{err}");
+        assert!(err.contains("--set devices.gpu.mem_bw_gbs") && err.contains("positive"), "{err}");
         let sets = vec![crate::yaml::parse_set("gpu.mem_bw=5").unwrap()];
         let err = load_hardware("a100", &sets).unwrap_err().to_string();
         assert!(err.contains("unknown field `mem_bw`"), "{err}");

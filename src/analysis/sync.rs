@@ -1,7 +1,7 @@
 //! Synchronization at fusion nodes. A join is the first op that consumes tensors coming from two or more
-//! modalities (WORKLOADS.md §0.1). At a join, each input branch waits from the moment its tensor is ready to
-//! the moment the join starts; the slowest branch waits least. Branch imbalance compares the encoders' own
-//! busy time.
+//! modality branches (WORKLOADS.md §0.1), with branches as `Workload::branch_sets` defines them. At a join,
+//! each input branch waits from the moment its tensor is ready to the moment the join starts; the slowest
+//! branch waits least. Branch imbalance compares the encoders' own busy time.
 
 use crate::trace::{RecordKind, Trace};
 use serde::Serialize;
@@ -34,22 +34,22 @@ pub struct SyncReport {
     pub imbalance: f64,
 }
 
-/// Modality set (bit per modality) of every record.
-fn modality_sets(t: &Trace) -> Vec<u64> {
+/// Branch set (bit per modality) of every record: its own modality when it has one, else the union of its
+/// inputs' sets (a stream that received fused features is still its own branch).
+fn branch_sets(t: &Trace) -> Vec<u64> {
     let mut sets = vec![0u64; t.ops.len()];
     for (i, r) in t.ops.iter().enumerate() {
-        let mut s = r.modality.map_or(0, |m| 1u64 << m.min(63));
-        for &p in &r.inputs {
-            s |= sets[p as usize];
-        }
-        sets[i] = s;
+        sets[i] = match r.modality {
+            Some(m) => 1u64 << m.min(63),
+            None => r.inputs.iter().fold(0u64, |acc, &p| acc | sets[p as usize]),
+        };
     }
     sets
 }
 
 /// Joins, waits and imbalance of a trace.
 pub fn sync_report(t: &Trace) -> SyncReport {
-    let sets = modality_sets(t);
+    let sets = branch_sets(t);
     let label = |s: u64| -> String {
         let names: Vec<&str> = (0..64).filter(|b| s & (1 << b) != 0).filter_map(|b| t.modalities.get(b).map(String::as_str)).collect();
         names.join("+")
@@ -75,9 +75,10 @@ pub fn sync_report(t: &Trace) -> SyncReport {
         joins.push(JoinWait { name: r.name.clone(), start_s: r.start_s, branches });
     }
     let total_wait_s = joins.iter().flat_map(|j| j.branches.iter()).map(|b| b.wait_s).sum();
-    // Busy time of each modality's encoder.
+    // Busy time of each modality's encoder ops; input copies are not encoder work, so a modality that is only
+    // an input (TransFuser's target point) does not count as a branch of almost zero time.
     let mut busy = vec![0.0f64; t.modalities.len()];
-    for r in t.ops.iter() {
+    for r in t.ops.iter().filter(|r| r.kind == RecordKind::Op) {
         if let (crate::graph::Stage::Encoder, Some(m)) = (r.stage, r.modality) {
             busy[m as usize] += r.duration_s();
         }

@@ -177,10 +177,13 @@ impl Workload {
         map.into_values().collect()
     }
 
-    /// Join (synchronization) nodes: the first ops that consume tensors from two or more modalities, i.e.
-    /// nodes whose inputs' modality sets differ and whose union is larger than each of them.
+    /// Join (synchronization) nodes: the first ops that consume tensors from two or more modality branches,
+    /// i.e. nodes whose inputs' branch sets ([`Workload::branch_sets`]) differ and whose union is larger than
+    /// each of them. Branch sets rather than dependency sets, so that a network that exchanges features
+    /// between its streams several times (TransFuser's four GPT fusions, WORKLOADS.md §11.6) has a join at
+    /// every exchange, not only at the first.
     pub fn joins(&self) -> Vec<NodeIndex> {
-        let sets = self.modality_sets();
+        let sets = self.branch_sets();
         self.nodes()
             .filter(|(_, n)| {
                 if n.inputs.len() < 2 {
@@ -191,6 +194,21 @@ impl Workload {
             })
             .map(|(i, _)| i)
             .collect()
+    }
+
+    /// For every node, the modality branches (bit i = modality i) its value comes from: a node tagged with a
+    /// modality runs in that modality's branch, even when an earlier fusion fed it the other branches' features;
+    /// an untagged node carries the union of its inputs' branches. Where tagged nodes only consume their own
+    /// modality (every late-fusion network) this equals [`Workload::modality_sets`].
+    pub fn branch_sets(&self) -> Vec<u64> {
+        let mut sets = vec![0u64; self.len()];
+        for (i, n) in self.nodes() {
+            sets[i.index()] = match n.modality {
+                Some(m) => 1u64 << m.min(63),
+                None => n.inputs.iter().fold(0u64, |acc, &p| acc | sets[p.index()]),
+            };
+        }
+        sets
     }
 
     /// For every node, the set of modalities (bit i = modality i) its value depends on.
@@ -244,4 +262,38 @@ impl Workload {
 /// Whether a node's output is a new activation buffer (views alias their input; weights are parameters).
 fn owns_memory(n: &Node) -> bool {
     !matches!(n.cost.class, OpClass::View) && !matches!(n.op, Op::Weight(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::graph::builder::GraphBuilder;
+    use crate::graph::ops::BinaryKind;
+    use crate::graph::{DType, Stage};
+
+    #[test]
+    fn every_exchange_between_two_streams_is_a_join() {
+        // Two streams that fuse, continue separately, and fuse again (TransFuser's pattern): both fusion adds
+        // are joins although after the first every value depends on both modalities; the per-stream layers in
+        // between are not.
+        let mut b = GraphBuilder::new(1);
+        b.set_stage(Stage::Encoder, Some("image"));
+        let i0 = b.input("image", &[1, 4], DType::F32).unwrap();
+        b.set_stage(Stage::Encoder, Some("lidar"));
+        let l0 = b.input("lidar", &[1, 4], DType::F32).unwrap();
+        b.set_stage(Stage::Fusion, None);
+        let f1 = b.binary("fuse1", BinaryKind::Add, i0, l0).unwrap();
+        let i1 = b.binary("image_residual", BinaryKind::Add, i0, f1).unwrap();
+        b.set_stage(Stage::Encoder, Some("image"));
+        let i2 = b.relu("image_layer", i1).unwrap();
+        b.set_stage(Stage::Encoder, Some("lidar"));
+        let l2 = b.relu("lidar_layer", f1).unwrap();
+        b.set_stage(Stage::Fusion, None);
+        let f2 = b.binary("fuse2", BinaryKind::Add, i2, l2).unwrap();
+        let w = b.finish("t", "", vec![f2]);
+        assert_eq!(w.joins(), vec![f1, f2]);
+        // Dependency sets see both modalities behind both inputs of the second fusion.
+        let deps = w.modality_sets();
+        assert_eq!((deps[i2.index()], deps[l2.index()]), (0b11, 0b11));
+        assert_eq!(w.branch_sets()[i1.index()], 0b11, "an untagged residual carries both branches");
+    }
 }

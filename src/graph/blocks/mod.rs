@@ -21,6 +21,7 @@ mod squeeze_excite;
 #[cfg(test)]
 mod testutil;
 mod transformer;
+mod transfuser;
 mod vgg;
 
 pub use basic::*;
@@ -36,6 +37,7 @@ pub use resnet::{ResNet, ResNetOutput};
 pub use robotics::{CausalConv1d, ResConv2d, ResLinear};
 pub use squeeze_excite::{squeeze_excite, SqueezeExcite};
 pub use transformer::{attention, transformer_layer, Attention, NormPlacement, QkvLayout, TransformerLayer};
+pub use transfuser::{Anchors, CenterNetTargets, Gpt, GptSide, GptSplit, LossKind, LossReadback, MmdetLoss, WaypointGru};
 pub use vgg::{Vgg, VggOutput};
 
 use super::builder::{BuildResult, GraphBuilder};
@@ -108,6 +110,12 @@ pub static REGISTRY: &[(&str, Parser)] = &[
     ("res_linear", parse::<ResLinear>),
     ("res_conv2d", parse::<ResConv2d>),
     ("causal_conv1d", parse::<CausalConv1d>),
+    ("gpt", parse::<Gpt>),
+    ("gpt_split", parse::<GptSplit>),
+    ("waypoint_gru", parse::<WaypointGru>),
+    ("centernet_targets", parse::<CenterNetTargets>),
+    ("mmdet_loss", parse::<MmdetLoss>),
+    ("loss_readback", parse::<LossReadback>),
 ];
 
 /// Parses a block by name; `None` if no block has this name.

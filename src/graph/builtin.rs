@@ -4,6 +4,7 @@
 pub static WORKLOADS: &[(&str, &str)] = &[
     ("av-mnist", include_str!("../../graphs/av-mnist.yaml")),
     ("cmu-mosei", include_str!("../../graphs/cmu-mosei.yaml")),
+    ("transfuser", include_str!("../../graphs/transfuser.yaml")),
 ];
 
 /// The YAML text of a built-in workload.

@@ -88,6 +88,37 @@ mod tests {
     }
 
     #[test]
+    fn a_modality_with_only_an_input_copy_is_not_an_imbalanced_branch() {
+        // Branch b has no encoder op, only the copy of its input: the imbalance compares a with nothing.
+        let mut copy = op("copy b -> gpu", Stage::Encoder, Some(1), 0, 0.0, 0.01, &[]);
+        copy.kind = crate::trace::RecordKind::Transfer;
+        let t = trace(vec![op("a", Stage::Encoder, Some(0), 0, 0.01, 3.0, &[]), copy, op("fuse", Stage::Fusion, None, 0, 3.0, 3.5, &[0, 1])], 3.5);
+        assert!(close(sync_report(&t).imbalance, 1.0));
+    }
+
+    #[test]
+    fn a_second_exchange_between_the_same_streams_is_a_join_too() {
+        // a and b fuse at 1 ms, each stream continues with the fused result (tagged with its own modality),
+        // and they fuse again: two joins, although every input of the second already depends on both.
+        let t = trace(
+            vec![
+                op("a", Stage::Encoder, Some(0), 0, 0.0, 1.0, &[]),
+                op("b", Stage::Encoder, Some(1), 0, 0.0, 1.0, &[]),
+                op("fuse1", Stage::Fusion, None, 0, 1.0, 1.5, &[0, 1]),
+                op("a2", Stage::Encoder, Some(0), 0, 1.5, 2.5, &[2]),
+                op("b2", Stage::Encoder, Some(1), 0, 2.5, 3.0, &[2]),
+                op("fuse2", Stage::Fusion, None, 0, 3.0, 3.5, &[3, 4]),
+            ],
+            3.5,
+        );
+        let r = sync_report(&t);
+        let names: Vec<&str> = r.joins.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names, ["fuse1", "fuse2"]);
+        let a2 = r.joins[1].branches.iter().find(|b| b.branch == "a").unwrap();
+        assert!(close(a2.wait_s, 0.5e-3), "a2 ends at 2.5 ms and waits for b2");
+    }
+
+    #[test]
     fn overlapping_branches_share_time_and_parts_sum_to_latency() {
         let s = stage_breakdown(&two_branches());
         let get = |st: Stage, m: Option<&str>| s.iter().find(|x| x.stage == st && x.modality.as_deref() == m).unwrap().seconds;

@@ -11,7 +11,7 @@
 //! the time the faster branches' results wait for the slowest. Branch imbalance compares the encoders' own
 //! busy time.
 
-use crate::graph::joins::{find_joins, JoinNode};
+use crate::graph::joins::{branch_sets, find_joins, JoinNode};
 use crate::trace::{RecordKind, Trace};
 use serde::Serialize;
 
@@ -46,27 +46,14 @@ pub struct SyncReport {
     pub imbalance: f64,
 }
 
-/// Modality set (bit per modality) of every record: which branches its value depends on.
-fn modality_sets(t: &Trace) -> Vec<u64> {
-    let mut sets = vec![0u64; t.ops.len()];
-    for (i, r) in t.ops.iter().enumerate() {
-        let mut s = r.modality.map_or(0, |m| 1u64 << m.min(63));
-        for &p in &r.inputs {
-            s |= sets[p as usize];
-        }
-        sets[i] = s;
-    }
-    sets
-}
-
 /// Joins, waits and imbalance of a trace.
 pub fn sync_report(t: &Trace) -> SyncReport {
-    let sets = modality_sets(t);
+    let nodes: Vec<JoinNode> = t.ops.iter().map(|r| JoinNode { inputs: &r.inputs, modality: r.modality, constant: false }).collect();
+    let sets = branch_sets(&nodes);
     let label = |s: u64| -> String {
         let names: Vec<&str> = (0..64).filter(|b| s & (1 << b) != 0).filter_map(|b| t.modalities.get(b).map(String::as_str)).collect();
         names.join("+")
     };
-    let nodes: Vec<JoinNode> = t.ops.iter().map(|r| JoinNode { inputs: &r.inputs, modality: r.modality, constant: false }).collect();
     let mut joins = Vec::new();
     for j in find_joins(&nodes) {
         let r = &t.ops[j];
@@ -89,7 +76,7 @@ pub fn sync_report(t: &Trace) -> SyncReport {
     let total_wait_s = waiting_time(ready.iter().map(Vec::as_slice));
     // Busy time of each modality's encoder.
     let mut busy = vec![0.0f64; t.modalities.len()];
-    for r in t.ops.iter() {
+    for r in t.ops.iter().filter(|r| r.kind == RecordKind::Op) {
         if let (crate::graph::Stage::Encoder, Some(m)) = (r.stage, r.modality) {
             busy[m as usize] += r.duration_s();
         }

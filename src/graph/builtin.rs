@@ -7,6 +7,7 @@ pub static WORKLOADS: &[(&str, &str)] = &[
     ("medical-seg", include_str!("../../graphs/medical-seg.yaml")),
     ("mujoco-push", include_str!("../../graphs/mujoco-push.yaml")),
     ("vision-touch", include_str!("../../graphs/vision-touch.yaml")),
+    ("transfuser", include_str!("../../graphs/transfuser.yaml")),
 ];
 
 /// The YAML text of a built-in workload.

@@ -1,13 +1,14 @@
-//! Where modality branches synchronize. A **join** is an op that consumes two tensors that come from
-//! different branches and were produced independently — neither depends on the other — so the op has to
-//! wait for both (WORKLOADS.md §0.1). A tensor's branch is the modality its producer is tagged with; an
-//! untagged producer (a fusion or head op) stands for the set of modalities it depends on. Weights and
-//! constant buffers are not branches.
+//! Where modality branches synchronize. A **join** is an op that brings branches together: its inputs come
+//! from different branches, were produced independently (neither depends on the other), so the op has to
+//! wait for both, and together they carry branches that no single input carries yet (WORKLOADS.md §0.1).
 //!
-//! This catches single concatenations (AV-MNIST), every exchange of a multi-point fusion (TransFuser's four
-//! GPT blocks consume image and LiDAR streams that already carry each other's features, but were computed
-//! apart), and each step of a chained fusion (the products of low-rank tensor fusion), while a residual add
-//! inside one branch, or an add of a fused tensor back into the stream it came from, is not a join.
+//! A value's branches are the modality its producer is tagged with; an untagged producer (a fusion or head
+//! op) carries the union of its inputs' branches. Tagging goes first, so a stream that received fused features
+//! (TransFuser's image stream after a GPT exchange) is still its own branch, and every exchange of a
+//! multi-point fusion is a join. A residual add inside one branch, an add of fused features back into the
+//! stream they came from, or a sum of losses that already mixes every branch is not. Weights and constant
+//! buffers belong to no branch. Chained fusions join once per branch they add (each product of low-rank
+//! tensor fusion).
 //!
 //! The same definition serves workloads and traces, through [`JoinNode`].
 
@@ -22,43 +23,32 @@ pub struct JoinNode<'a> {
     pub constant: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Label {
-    Branch(u16),
-    Set(u64),
-    None,
+/// Branch set (bit per modality) of every node: its own modality when tagged, else its inputs' union.
+pub fn branch_sets(nodes: &[JoinNode]) -> Vec<u64> {
+    let mut sets = vec![0u64; nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        sets[i] = match node.modality {
+            _ if node.constant => 0,
+            Some(m) => 1u64 << m.min(63),
+            None => node.inputs.iter().fold(0u64, |acc, &p| acc | sets[p as usize]),
+        };
+    }
+    sets
 }
 
 /// Indices of the join nodes.
 pub fn find_joins(nodes: &[JoinNode]) -> Vec<usize> {
-    let n = nodes.len();
-    let mut sets = vec![0u64; n];
-    for (i, node) in nodes.iter().enumerate() {
-        let mut s = node.modality.map_or(0, |m| 1u64 << m.min(63));
-        for &p in node.inputs {
-            s |= sets[p as usize];
-        }
-        sets[i] = s;
-    }
-    let label = |i: usize| -> Label {
-        let node = &nodes[i];
-        match node.modality {
-            _ if node.constant => Label::None,
-            Some(m) => Label::Branch(m),
-            None if sets[i] == 0 => Label::None,
-            None => Label::Set(sets[i]),
-        }
-    };
+    let sets = branch_sets(nodes);
     let mut joins = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
-        let real: Vec<usize> = node.inputs.iter().map(|&p| p as usize).filter(|&p| label(p) != Label::None).collect();
-        'pairs: for (x, &a) in real.iter().enumerate() {
-            for &b in &real[x + 1..] {
-                if label(a) != label(b) && !reaches(nodes, a.min(b), a.max(b)) {
-                    joins.push(i);
-                    break 'pairs;
-                }
-            }
+        let real: Vec<usize> = node.inputs.iter().map(|&p| p as usize).filter(|&p| sets[p] != 0).collect();
+        let union = real.iter().fold(0u64, |acc, &p| acc | sets[p]);
+        if union.count_ones() < 2 || real.iter().any(|&p| sets[p] == union) {
+            continue;
+        }
+        let independent_pair = real.iter().enumerate().any(|(x, &a)| real[x + 1..].iter().any(|&b| sets[a] != sets[b] && !reaches(nodes, a.min(b), a.max(b))));
+        if independent_pair {
+            joins.push(i);
         }
     }
     joins
@@ -110,6 +100,21 @@ mod tests {
         ];
         // The residual adds (3, 4) merge a fused tensor back into its own stream: the stream is an ancestor.
         assert_eq!(find_joins(&nodes), vec![2, 5]);
+    }
+
+    #[test]
+    fn a_sum_that_already_mixes_every_branch_is_not_a_join() {
+        // a, b, loss_a(a), loss_b(b), total1(loss_a, loss_b) is a join; total2(total1, loss_a2) is not.
+        let nodes = [
+            node(&[], Some(0)),
+            node(&[], Some(1)),
+            node(&[0], None),
+            node(&[1], None),
+            node(&[2, 3], None),
+            node(&[0], None),
+            node(&[4, 5], None),
+        ];
+        assert_eq!(find_joins(&nodes), vec![4]);
     }
 
     #[test]

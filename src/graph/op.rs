@@ -138,7 +138,7 @@ fn decode<T: serde::de::DeserializeOwned>(v: &serde_yaml::Value) -> Result<T, Pa
 pub const OP_NAMES: &[&str] = &[
     "input", "weight", "host_work", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
     "conv_transpose3d", "batch_norm", "layer_norm", "instance_norm", "relu", "leaky_relu", "gelu", "gelu_tanh",
-    "sigmoid", "tanh", "silu", "exp", "scale", "clamp", "keep_range", "max_pool1d", "max_pool2d", "max_pool3d",
+    "sigmoid", "tanh", "silu", "exp", "log", "abs", "pow", "scale", "clamp", "keep_range", "max_pool1d", "max_pool2d", "max_pool3d",
     "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
     "linear", "matmul", "softmax", "embedding", "gru_cell", "lstm_cell", "add", "sub", "mul", "div", "maximum",
     "minimum", "outer_product", "concat", "reshape", "permute", "slice", "pad", "upsample", "mean", "sum", "max",

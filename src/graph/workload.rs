@@ -242,3 +242,36 @@ impl Workload {
 fn owns_memory(n: &Node) -> bool {
     !matches!(n.cost.class, OpClass::View) && !matches!(n.op, Op::Weight(_))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::graph::builder::GraphBuilder;
+    use crate::graph::ops::BinaryKind;
+    use crate::graph::{DType, Stage};
+
+    #[test]
+    fn every_exchange_between_two_streams_is_a_join() {
+        // Two streams that fuse, continue separately, and fuse again (TransFuser's pattern): both fusion adds
+        // are joins although after the first every value depends on both modalities; the per-stream layers in
+        // between are not.
+        let mut b = GraphBuilder::new(1);
+        b.set_stage(Stage::Encoder, Some("image"));
+        let i0 = b.input("image", &[1, 4], DType::F32).unwrap();
+        b.set_stage(Stage::Encoder, Some("lidar"));
+        let l0 = b.input("lidar", &[1, 4], DType::F32).unwrap();
+        b.set_stage(Stage::Fusion, None);
+        let f1 = b.binary("fuse1", BinaryKind::Add, i0, l0).unwrap();
+        let i1 = b.binary("image_residual", BinaryKind::Add, i0, f1).unwrap();
+        b.set_stage(Stage::Encoder, Some("image"));
+        let i2 = b.relu("image_layer", i1).unwrap();
+        b.set_stage(Stage::Encoder, Some("lidar"));
+        let l2 = b.relu("lidar_layer", f1).unwrap();
+        b.set_stage(Stage::Fusion, None);
+        let f2 = b.binary("fuse2", BinaryKind::Add, i2, l2).unwrap();
+        let w = b.finish("t", "", vec![f2]);
+        assert_eq!(w.joins(), vec![f1, f2]);
+        // Dependency sets see both modalities behind both inputs of the second fusion.
+        let deps = w.modality_sets();
+        assert_eq!((deps[i2.index()], deps[l2.index()]), (0b11, 0b11));
+    }
+}

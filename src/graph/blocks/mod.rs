@@ -23,6 +23,7 @@ mod squeeze_excite;
 #[cfg(test)]
 mod testutil;
 mod transformer;
+mod transfuser;
 mod vgg;
 
 pub use basic::*;
@@ -40,6 +41,7 @@ pub use resnet::{ResNet, ResNetOutput};
 pub use robotics::{CausalConv1d, ResConv2d, ResLinear};
 pub use squeeze_excite::{squeeze_excite, SqueezeExcite};
 pub use transformer::{attention, transformer_layer, Attention, NormPlacement, QkvLayout, TransformerLayer};
+pub use transfuser::{Anchors, CenterNetTargets, Gpt, GptSide, GptSplit, LossKind, LossReadback, MmdetLoss, WaypointGru};
 pub use vgg::{Vgg, VggOutput};
 
 use super::builder::{BuildResult, GraphBuilder};
@@ -121,6 +123,12 @@ pub static REGISTRY: &[(&str, Parser)] = &[
     ("mmformer_mask", parse::<mmformer::MmformerMask>),
     ("mmformer_inter_tokens", parse::<mmformer::MmformerInterTokens>),
     ("mmformer_decoder", parse::<mmformer::MmformerDecoder>),
+    ("gpt", parse::<Gpt>),
+    ("gpt_split", parse::<GptSplit>),
+    ("waypoint_gru", parse::<WaypointGru>),
+    ("centernet_targets", parse::<CenterNetTargets>),
+    ("mmdet_loss", parse::<MmdetLoss>),
+    ("loss_readback", parse::<LossReadback>),
 ];
 
 /// Parses a block by name; `None` if no block has this name.

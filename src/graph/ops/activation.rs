@@ -20,6 +20,12 @@ pub enum UnaryFn {
     /// x * sigmoid(x).
     Silu,
     Exp,
+    /// Natural logarithm (cross-entropy and focal losses).
+    Log,
+    /// `|x|` (L1 losses).
+    Abs,
+    /// `x ^ exponent` (the focal loss's `(1 - p) ^ 2`, `(1 - t) ^ 4`).
+    Pow { exponent: f32 },
     /// `x * factor + offset`.
     Scale { factor: f32, offset: f32 },
     Clamp { min: f32, max: f32 },
@@ -38,20 +44,23 @@ impl UnaryFn {
             UnaryFn::Tanh => "tanh",
             UnaryFn::Silu => "silu",
             UnaryFn::Exp => "exp",
+            UnaryFn::Log => "log",
+            UnaryFn::Abs => "abs",
+            UnaryFn::Pow { .. } => "pow",
             UnaryFn::Scale { .. } => "scale",
             UnaryFn::Clamp { .. } => "clamp",
             UnaryFn::KeepRange { .. } => "keep_range",
         }
     }
 
-    /// FLOPs per element, by convention: relu 1 (a max), leaky relu 2 (compare, multiply), exp 1,
-    /// sigmoid 4 (negate, exp, add, divide), tanh 5 (two exps, sub, add, divide), silu 5 (sigmoid + multiply),
+    /// FLOPs per element, by convention: relu 1 (a max), leaky relu 2 (compare, multiply), exp 1, log 1, abs 1,
+    /// pow 2 (log and exp), sigmoid 4 (negate, exp, add, divide), tanh 5 (two exps, sub, add, divide), silu 5 (sigmoid + multiply),
     /// gelu 8 (erf form: scale, erf ~4, add, two multiplies), gelu_tanh 9 (cube polynomial + tanh), scale 2,
     /// clamp 2, keep_range 3 (two compares, select).
     pub fn flops_per_element(&self) -> u64 {
         match self {
-            UnaryFn::Relu | UnaryFn::Exp => 1,
-            UnaryFn::LeakyRelu { .. } | UnaryFn::Scale { .. } | UnaryFn::Clamp { .. } => 2,
+            UnaryFn::Relu | UnaryFn::Exp | UnaryFn::Log | UnaryFn::Abs => 1,
+            UnaryFn::LeakyRelu { .. } | UnaryFn::Pow { .. } | UnaryFn::Scale { .. } | UnaryFn::Clamp { .. } => 2,
             UnaryFn::KeepRange { .. } => 3,
             UnaryFn::Sigmoid => 4,
             UnaryFn::Tanh | UnaryFn::Silu => 5,
@@ -81,6 +90,11 @@ impl UnaryFn {
         }
         fn one() -> f32 {
             1.0
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct PowP {
+            exponent: f32,
         }
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -121,6 +135,9 @@ impl UnaryFn {
             "tanh" => no_params(UnaryFn::Tanh),
             "silu" => no_params(UnaryFn::Silu),
             "exp" => no_params(UnaryFn::Exp),
+            "log" => no_params(UnaryFn::Log),
+            "abs" => no_params(UnaryFn::Abs),
+            "pow" => decode::<PowP>(params).map(|p| UnaryFn::Pow { exponent: p.exponent }),
             "leaky_relu" => decode::<Leaky>(params).map(|p| UnaryFn::LeakyRelu { slope: p.slope }),
             "scale" => decode::<ScaleP>(params).map(|p| UnaryFn::Scale { factor: p.factor, offset: p.offset }),
             "clamp" => decode::<ClampP>(params).and_then(|p| {
@@ -145,6 +162,9 @@ impl UnaryFn {
             UnaryFn::Tanh => x.tanh(),
             UnaryFn::Silu => x / (1.0 + (-x).exp()),
             UnaryFn::Exp => x.exp(),
+            UnaryFn::Log => x.ln(),
+            UnaryFn::Abs => x.abs(),
+            UnaryFn::Pow { exponent } => x.powf(exponent),
             UnaryFn::Scale { factor, offset } => x * factor + offset,
             UnaryFn::Clamp { min, max } => x.clamp(min, max),
             UnaryFn::KeepRange { low, high } => if x > low && x < high { x } else { 0.0 },
@@ -212,5 +232,20 @@ mod tests {
         assert!((UnaryFn::Gelu.apply(1.0) - 0.841_344_7).abs() < 1e-5);
         assert_eq!(UnaryFn::KeepRange { low: 1e-7, high: 2.0 }.apply(2.5), 0.0);
         assert_eq!(UnaryFn::LeakyRelu { slope: 0.1 }.apply(-2.0), -0.2);
+    }
+
+    #[test]
+    fn loss_functions_parse_and_apply() {
+        // The pieces of L1, cross-entropy and focal losses (WORKLOADS.md §11.4).
+        let none = serde_yaml::Value::Null;
+        assert_eq!(UnaryFn::from_yaml("abs", &none).unwrap().unwrap().apply(-3.0), 3.0);
+        assert!((UnaryFn::from_yaml("log", &none).unwrap().unwrap().apply(std::f32::consts::E) - 1.0).abs() < 1e-6);
+        let p: serde_yaml::Value = serde_yaml::from_str("{exponent: 4}").unwrap();
+        let pow = UnaryFn::from_yaml("pow", &p).unwrap().unwrap();
+        assert_eq!(pow, UnaryFn::Pow { exponent: 4.0 });
+        assert_eq!(pow.apply(0.5), 0.0625);
+        assert!(UnaryFn::from_yaml("pow", &none).unwrap().is_err(), "pow needs an exponent");
+        let x = TensorInfo::f32([10, 1, 64, 64]);
+        assert_eq!(Unary { func: pow }.cost(std::slice::from_ref(&x), &x).flops, 2 * 40_960);
     }
 }

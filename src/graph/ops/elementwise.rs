@@ -3,7 +3,7 @@
 
 use super::yes;
 use crate::graph::cost::{OpClass, OpCost};
-use crate::graph::tensor::{broadcast, expect_f32, expect_inputs, fmt_shape, TensorInfo};
+use crate::graph::tensor::{broadcast, expect_f32, expect_inputs, fmt_shape, DType, TensorInfo};
 use crate::graph::OpSpec;
 use serde::{Deserialize, Serialize};
 
@@ -52,7 +52,9 @@ impl BinaryKind {
     }
 }
 
-/// `add`, `sub`, `mul`, `div`, `maximum`, `minimum` of two inputs, NumPy broadcasting.
+/// `add`, `sub`, `mul`, `div`, `maximum`, `minimum` of two inputs, NumPy broadcasting. As in PyTorch, an
+/// int64 operand (class ids a loss reads against float scores) is promoted and the result is f32; integer
+/// arithmetic on two int64 operands is not modelled.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Binary {
     pub kind: BinaryKind,
@@ -61,8 +63,9 @@ pub struct Binary {
 impl OpSpec for Binary {
     fn infer(&self, inputs: &[TensorInfo]) -> Result<TensorInfo, String> {
         expect_inputs(inputs, 2)?;
-        expect_f32(&inputs[0], "the first operand")?;
-        expect_f32(&inputs[1], "the second operand")?;
+        if inputs[0].dtype != DType::F32 && inputs[1].dtype != DType::F32 {
+            expect_f32(&inputs[0], "one operand")?;
+        }
         Ok(TensorInfo::f32(broadcast(&inputs[0].shape, &inputs[1].shape)?))
     }
     fn cost(&self, inputs: &[TensorInfo], out: &TensorInfo) -> OpCost {
@@ -126,6 +129,18 @@ mod tests {
         let c = m.cost(&[a, b], &y);
         assert_eq!(c.flops, 2 * 3 * 448 * 448);
         assert_eq!(c.bytes_read, 4 * (2 * 3 * 448 * 448 + 2 * 448 * 448));
+    }
+
+    #[test]
+    fn an_int64_operand_is_promoted_and_its_bytes_counted() {
+        // A cross-entropy reading int64 class ids [B, 1, H, W] against float scores [B, C, H, W].
+        let m = Binary { kind: BinaryKind::Mul };
+        let scores = TensorInfo::f32([10, 7, 160, 704]);
+        let ids = TensorInfo::new([10, 1, 160, 704], DType::I64);
+        let y = m.infer(&[scores.clone(), ids.clone()]).unwrap();
+        assert_eq!(y, TensorInfo::f32([10, 7, 160, 704]));
+        assert_eq!(m.cost(&[scores, ids.clone()], &y).bytes_read, 4 * 10 * 7 * 160 * 704 + 8 * 10 * 160 * 704);
+        assert!(m.infer(&[ids.clone(), ids]).unwrap_err().contains("f32"));
     }
 
     #[test]

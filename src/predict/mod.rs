@@ -63,7 +63,8 @@ pub fn to_trace(w: &Workload, hw: &Hardware, plan: &Plan, s: &Schedule) -> Trace
                 flops,
                 bytes: op.bytes,
                 kernels,
-                inputs: plan.deps_of(i).to_vec(),
+                // Data dependencies only: a copy's further dependencies order it after queued work.
+                inputs: if op.kind == RecordKind::Transfer { plan.deps_of(i)[..1].to_vec() } else { plan.deps_of(i).to_vec() },
             }
         })
         .collect();

@@ -67,7 +67,8 @@ pub struct SimOp {
     pub blocking: bool,
     /// Fraction of its device it keeps busy.
     pub occupancy: f64,
-    /// Range of [`Plan::deps`] holding the items this one waits for.
+    /// Range of [`Plan::deps`] holding the items this one waits for (for a copy: the value it copies first,
+    /// then the work queued before it on the devices it touches).
     pub deps: std::ops::Range<u32>,
     pub time: OpTime,
     /// For copies: bytes moved.
@@ -150,6 +151,9 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
     let mut producer: Vec<Option<u32>> = vec![None; n];
     let mut node_device: Vec<u16> = vec![hw.default_device as u16; n];
     let mut copies: HashMap<(u32, u16), u32> = HashMap::new();
+    // The last op issued on every (device, stream): a copy is ordered after the work already queued on the
+    // devices it touches, as `cudaMemcpy` on the legacy default stream is.
+    let mut last_on: HashMap<(u16, u32), u32> = HashMap::new();
     let mut streams_used: Vec<Vec<u32>> = vec![Vec::new(); hw.devices.len()];
     let op_overhead = runtime.op_overhead_us * 1e-6;
     let launch = runtime.launch_overhead_us * 1e-6;
@@ -236,6 +240,14 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
                         let c = ops.len() as u32;
                         let own = all_deps.len() as u32;
                         all_deps.push(prod);
+                        for (&(d, _), &last) in last_on.iter() {
+                            if (d == src || d == dev) && d != host && last != prod {
+                                all_deps.push(last);
+                            }
+                        }
+                        // Keep the dependency list in a deterministic order (the map's order is not).
+                        all_deps[own as usize + 1..].sort_unstable();
+                        let own_end = all_deps.len() as u32;
                         ops.push(SimOp {
                             node: None,
                             kind: RecordKind::Transfer,
@@ -247,7 +259,7 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
                             host_cost_s: op_overhead + launch,
                             blocking: true,
                             occupancy: 1.0,
-                            deps: own..own + 1,
+                            deps: own..own_end,
                             time: OpTime::ZERO,
                             bytes,
                         });
@@ -282,6 +294,7 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
                 }
         }
         producer[i] = Some(ops.len() as u32);
+        last_on.insert((dev, stream), ops.len() as u32);
         ops.push(SimOp {
             node: Some(i as u32),
             kind: RecordKind::Op,

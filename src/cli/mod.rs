@@ -49,6 +49,24 @@ pub struct OutputArgs {
     pub out: Option<PathBuf>,
 }
 
+/// The Chrome trace option of commands that produce a trace.
+#[derive(Debug, Args, Clone)]
+pub struct TraceArgs {
+    /// Also write the run's timeline as Chrome trace event JSON to FILE (open it in ui.perfetto.dev).
+    #[arg(long = "trace", value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+}
+
+impl TraceArgs {
+    /// Writes the Chrome trace of `t` when `--trace` was given.
+    pub fn write(&self, t: &crate::trace::Trace) -> Result<()> {
+        match &self.trace {
+            Some(path) => crate::report::write_atomic(path, crate::report::chrome::chrome_trace(t)?.as_bytes()),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Top-level workload keys: a `--set` starting with one of these changes the workload, anything else the
 /// hardware. `workload.` and `hardware.` prefixes make the target explicit.
 const WORKLOAD_KEYS: &[&str] = &["batch", "modalities", "fusion", "head", "nodes", "params", "variant", "outputs"];

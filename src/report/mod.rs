@@ -1,8 +1,10 @@
-//! Reports over one result type per command, one file per output format (table, JSON, CSV, Chrome trace). Results go to stdout or to files written whole or not at all.
+//! Reports over one result type per command, one file per output format (table, JSON, CSV, Chrome trace,
+//! SVG plots). Results go to stdout or to files written whole or not at all.
 
 pub mod chrome;
 pub mod csv;
 pub mod json;
+pub mod plots;
 pub mod table;
 
 use crate::analysis::{critical_path, stage_breakdown, sync_report, CriticalPath, StageTime, SyncReport};

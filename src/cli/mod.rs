@@ -1,5 +1,6 @@
 //! The command line: one subcommand per user task. Flags are parsed here; the work is done by the library.
 
+pub mod characterize;
 mod info;
 mod list;
 mod predict;
@@ -26,6 +27,9 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Predict the latency of one inference, with its stage breakdown and synchronization cost.
     Predict(predict::PredictArgs),
+    /// Characterize workloads on hardware: stages, synchronization, heterogeneity and memory, as a Markdown
+    /// report, CSV files, SVG plots and Chrome traces.
+    Characterize(characterize::CharacterizeArgs),
 }
 
 /// Options shared by commands that load a workload.
@@ -98,6 +102,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List(a) => list::run(a),
         Command::Info(a) => info::run(a),
         Command::Predict(a) => predict::run(a),
+        Command::Characterize(a) => characterize::run(a),
     }
 }
 

@@ -1,9 +1,11 @@
-//! Reports over one result type per command, one file per output format (table, JSON, CSV, Chrome trace,
-//! SVG plots). Results go to stdout or to files written whole or not at all.
+//! Reports over one result type per command, one file per output format (table, JSON, CSV, Markdown,
+//! Chrome trace, SVG plots). Results go to stdout or to files written whole or not at all.
 
+pub mod characterize;
 pub mod chrome;
 pub mod csv;
 pub mod json;
+pub mod markdown;
 pub mod plots;
 pub mod table;
 

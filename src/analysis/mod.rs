@@ -1,13 +1,50 @@
-//! Metrics read from any [`crate::trace::Trace`], predicted or measured: time per stage and modality, the
-//! critical path, and synchronization at fusion nodes.
+//! Metrics read from any [`crate::trace::Trace`], predicted or measured, grouped by the three traits MMBench
+//! characterizes: multi-stage execution (time per stage and modality, the critical path, overlap between
+//! branches), synchronization at fusion nodes, and heterogeneity (op-type and kernel-bucket mix, roofline
+//! position and utilization, kernel sizes); plus memory. [`characterize`] computes them all for one trace.
+//! Numbers only: `report` turns them into tables, files and plots.
 
+pub mod characterization;
 pub mod critical_path;
+pub mod intervals;
+pub mod kernels;
+pub mod memory;
+pub mod mix;
+pub mod overlap;
+pub mod roofline;
 pub mod stages;
 pub mod sync;
 
+pub use characterization::{characterize, Characterization};
 pub use critical_path::{critical_path, CriticalPath, PathSegment};
+pub use kernels::{kernel_stats, KernelStats, SHORT_KERNEL_S};
+pub use memory::{memory_report, DeviceMemory, MemoryPoint, MemoryReport};
+pub use mix::{op_mix, KernelBucket, MixEntry, OpMix};
+pub use overlap::{branch_overlap, BranchOverlap};
+pub use roofline::{roofline, DeviceRoof, OpPoint, Roofline, StageUtilization, OVERHEAD_BOUND_BELOW};
 pub use stages::{attribute_time, stage_breakdown, StageTime};
 pub use sync::{sync_report, waiting_time, JoinWait, SyncReport};
+
+use crate::graph::Stage;
+use crate::trace::Trace;
+
+/// The scopes a per-stage metric reports: each stage that has executed records, in pipeline order, then
+/// `None` for the whole inference.
+pub fn scopes(t: &Trace) -> Vec<Option<Stage>> {
+    let mut out: Vec<Option<Stage>> = Stage::ALL.into_iter().filter(|s| t.executed().any(|r| r.stage == *s)).map(Some).collect();
+    out.push(None);
+    out
+}
+
+/// `encoder`, `fusion`, `head`, or `all` for the whole inference.
+pub fn scope_name(scope: Option<Stage>) -> &'static str {
+    scope.map_or("all", Stage::name)
+}
+
+/// Whether a record falls in a scope.
+pub(crate) fn in_scope(scope: Option<Stage>, stage: Stage) -> bool {
+    scope.is_none_or(|s| s == stage)
+}
 
 /// Hand-built traces with known answers.
 #[cfg(test)]
@@ -32,7 +69,29 @@ pub(crate) mod fixtures {
             bytes: 0,
             kernels: 1,
             inputs: inputs.to_vec(),
+            out_bytes: 0,
         }
+    }
+
+    /// `r` with an op type, class, work and kernel count.
+    pub fn work(mut r: OpRecord, op: &str, class: OpClass, flops: u64, bytes: u64, kernels: u32) -> OpRecord {
+        r.op = op.into();
+        r.class = class;
+        r.flops = flops;
+        r.bytes = bytes;
+        r.kernels = kernels;
+        r
+    }
+
+    /// `r` producing a tensor of `out_bytes`.
+    pub fn out(mut r: OpRecord, out_bytes: u64) -> OpRecord {
+        r.out_bytes = out_bytes;
+        r
+    }
+
+    /// Equal to within a picosecond (or a millionth of a millionth, for shares).
+    pub fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
     }
 
     pub fn trace(ops: Vec<OpRecord>, latency_ms: f64) -> Trace {
@@ -71,10 +130,6 @@ mod tests {
     use super::fixtures::*;
     use super::*;
     use crate::graph::Stage;
-
-    fn close(a: f64, b: f64) -> bool {
-        (a - b).abs() < 1e-12
-    }
 
     #[test]
     fn two_branches_of_3_and_1_ms_wait_2_ms_with_imbalance_3() {
@@ -129,6 +184,9 @@ mod tests {
         assert!(close(get(Stage::Head, None), 0.5e-3));
         let total: f64 = s.iter().map(|x| x.seconds).sum();
         assert!(close(total, 4e-3));
+        let shares: f64 = s.iter().map(|x| x.share).sum();
+        assert!(close(shares, 1.0));
+        assert!(close(s[0].share, 2.5 / 4.0));
     }
 
     #[test]

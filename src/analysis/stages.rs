@@ -13,6 +13,8 @@ pub struct StageTime {
     pub stage: Stage,
     pub modality: Option<String>,
     pub seconds: f64,
+    /// `seconds` over the end-to-end latency.
+    pub share: f64,
     /// Ops and kernels of this stage.
     pub ops: usize,
     pub kernels: u64,
@@ -81,7 +83,7 @@ pub fn stage_breakdown(t: &Trace) -> Vec<StageTime> {
             Some(p) => p,
             None => {
                 keys.push(key);
-                out.push(StageTime { stage: r.stage, modality: t.modality_name(r.modality).map(str::to_string), seconds: 0.0, ops: 0, kernels: 0 });
+                out.push(StageTime { stage: r.stage, modality: t.modality_name(r.modality).map(str::to_string), seconds: 0.0, share: 0.0, ops: 0, kernels: 0 });
                 keys.len() - 1
             }
         };
@@ -91,5 +93,8 @@ pub fn stage_breakdown(t: &Trace) -> Vec<StageTime> {
     }
     let mut order: Vec<usize> = (0..out.len()).collect();
     order.sort_by_key(|&i| (keys[i].0, keys[i].1.map_or(u32::MAX, u32::from)));
+    for st in &mut out {
+        st.share = if t.latency_s > 0.0 { st.seconds / t.latency_s } else { 0.0 };
+    }
     order.into_iter().map(|i| out[i].clone()).collect()
 }

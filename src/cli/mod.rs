@@ -1,5 +1,6 @@
 //! The command line: one subcommand per user task. Flags are parsed here; the work is done by the library.
 
+pub mod characterize;
 mod info;
 mod list;
 mod predict;
@@ -30,6 +31,9 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// The Pareto-optimal rows of a CSV over chosen objectives.
     Pareto(sweep::ParetoArgs),
+    /// Characterize workloads on hardware: stages, synchronization, heterogeneity and memory, as a Markdown
+    /// report, CSV files, SVG plots and Chrome traces.
+    Characterize(characterize::CharacterizeArgs),
 }
 
 /// Options shared by commands that load a workload.
@@ -53,6 +57,24 @@ pub struct OutputArgs {
     pub out: Option<PathBuf>,
 }
 
+/// The Chrome trace option of commands that produce a trace.
+#[derive(Debug, Args, Clone)]
+pub struct TraceArgs {
+    /// Also write the run's timeline as Chrome trace event JSON to FILE (open it in ui.perfetto.dev).
+    #[arg(long = "trace", value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+}
+
+impl TraceArgs {
+    /// Writes the Chrome trace of `t` when `--trace` was given.
+    pub fn write(&self, t: &crate::trace::Trace) -> Result<()> {
+        match &self.trace {
+            Some(path) => crate::report::write_atomic(path, crate::report::chrome::chrome_trace(t)?.as_bytes()),
+            None => Ok(()),
+        }
+    }
+}
+
 pub use crate::whatif::{split_sets, Sets};
 
 /// Runs a parsed command line.
@@ -63,5 +85,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Predict(a) => predict::run(a),
         Command::Sweep(a) => sweep::run(a),
         Command::Pareto(a) => sweep::pareto_run(a),
+        Command::Characterize(a) => characterize::run(a),
     }
 }

@@ -1,6 +1,6 @@
 //! `mmbench predict`.
 
-use super::{split_sets, OutputArgs, WorkloadArgs};
+use super::{split_sets, OutputArgs, TraceArgs, WorkloadArgs};
 use crate::error::{Error, Result};
 use crate::graph::{load_workload, WorkloadOptions};
 use crate::hardware::{load_hardware, DEFAULT_HARDWARE};
@@ -27,6 +27,8 @@ pub struct PredictArgs {
     pub place: Vec<String>,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }
 
 pub fn run(a: PredictArgs) -> Result<()> {
@@ -38,6 +40,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
         placement.assignments.push(Placement::parse(p).map_err(|m| Error::input(Default::default(), m))?);
     }
     let trace = predict(&w, &hw, &PredictOptions { runtime: a.runtime.clone(), placement })?;
+    a.trace.write(&trace)?;
     let r = PredictReport::new(&w, &hw, &trace);
     let text = match a.output.format {
         Format::Table => report::table::predict_table(&r),

@@ -36,12 +36,12 @@ pub fn to_trace(w: &Workload, hw: &Hardware, plan: &Plan, s: &Schedule) -> Trace
         .enumerate()
         .map(|(i, op)| {
             let node = op.node.map(|n| &w.graph[petgraph::graph::NodeIndex::new(n as usize)]);
-            let (name, kind_name, class, flops, kernels) = match (op.kind, node) {
+            let (name, kind_name, class, flops, kernels, out_bytes) = match (op.kind, node) {
                 (RecordKind::Transfer, _) => {
                     let src = plan.ops[plan.deps_of(i)[0] as usize].node.map(|n| w.graph[petgraph::graph::NodeIndex::new(n as usize)].name.as_str()).unwrap_or("?");
-                    (format!("copy {src} -> {}", hw.devices[op.device as usize].name), "transfer".to_string(), crate::graph::OpClass::Movement, 0, 1)
+                    (format!("copy {src} -> {}", hw.devices[op.device as usize].name), "transfer".to_string(), crate::graph::OpClass::Movement, 0, 1, op.bytes)
                 }
-                (_, Some(n)) => (n.name.clone(), n.op.kind(), n.cost.class, n.cost.flops, n.cost.kernels),
+                (_, Some(n)) => (n.name.clone(), n.op.kind(), n.cost.class, n.cost.flops, n.cost.kernels, n.output.bytes()),
                 (_, None) => unreachable!("ops and inputs have a node"),
             };
             let stream = match op.resource {
@@ -65,6 +65,7 @@ pub fn to_trace(w: &Workload, hw: &Hardware, plan: &Plan, s: &Schedule) -> Trace
                 kernels,
                 // Data dependencies only: a copy's further dependencies order it after queued work.
                 inputs: if op.kind == RecordKind::Transfer { plan.deps_of(i)[..1].to_vec() } else { plan.deps_of(i).to_vec() },
+                out_bytes,
             }
         })
         .collect();

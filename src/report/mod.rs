@@ -1,8 +1,12 @@
-//! Reports over one result type per command, one file per output format (table, JSON, CSV). Results go to
-//! stdout or to a file written whole or not at all.
+//! Reports over one result type per command, one file per output format (table, JSON, CSV, Markdown,
+//! Chrome trace, SVG plots). Results go to stdout or to files written whole or not at all.
 
+pub mod characterize;
+pub mod chrome;
 pub mod csv;
 pub mod json;
+pub mod markdown;
+pub mod plots;
 pub mod table;
 
 use crate::analysis::{critical_path, stage_breakdown, sync_report, CriticalPath, StageTime, SyncReport};
@@ -96,6 +100,36 @@ impl PredictReport {
             devices: used.into_iter().map(|d| t.devices[d as usize].clone()).collect(),
         }
     }
+}
+
+/// One (device, stream) of a trace: a row of a timeline, a thread of a Chrome trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Track {
+    pub device: u16,
+    pub stream: u32,
+    /// Whether every record on it is a copy between devices.
+    pub copies_only: bool,
+}
+
+impl Track {
+    /// `stream 1`, or `copies (stream 99)`.
+    pub fn label(&self) -> String {
+        if self.copies_only { format!("copies (stream {})", self.stream) } else { format!("stream {}", self.stream) }
+    }
+}
+
+/// The tracks that executed records use, by device then stream.
+pub fn tracks(t: &Trace) -> Vec<Track> {
+    let mut out: Vec<Track> = Vec::new();
+    for r in t.executed() {
+        let copy = r.kind == crate::trace::RecordKind::Transfer;
+        match out.iter_mut().find(|tr| tr.device == r.device && tr.stream == r.stream) {
+            Some(tr) => tr.copies_only &= copy,
+            None => out.push(Track { device: r.device, stream: r.stream, copies_only: copy }),
+        }
+    }
+    out.sort_unstable();
+    out
 }
 
 /// Writes `text` to `out` (whole or not at all: a temporary file renamed into place) or to stdout.

@@ -48,6 +48,10 @@ pub struct OpRecord {
     pub kernels: u32,
     /// Records whose outputs this one consumes.
     pub inputs: Vec<u32>,
+    /// Size of the tensor this record produces (an op's output, a copy's payload, an input), in bytes; 0 when
+    /// the producer of the trace does not know it. The memory timeline reads it.
+    #[serde(default)]
+    pub out_bytes: u64,
 }
 
 impl OpRecord {

@@ -22,6 +22,7 @@ mod squeeze_excite;
 mod testutil;
 mod transformer;
 mod vgg;
+mod vqa;
 
 pub use basic::*;
 pub use fusion::{AttentionFusion, ConcatLinear, Film, LowRankTensorFusion, MultiplicativeInteractions, RnnFusion, TensorFusion, TransformerFusion};
@@ -37,6 +38,7 @@ pub use robotics::{CausalConv1d, ResConv2d, ResLinear};
 pub use squeeze_excite::{squeeze_excite, SqueezeExcite};
 pub use transformer::{attention, transformer_layer, Attention, NormPlacement, QkvLayout, TransformerLayer};
 pub use vgg::{Vgg, VggOutput};
+pub use vqa::GlimpseAttention;
 
 use super::builder::{BuildResult, GraphBuilder};
 use petgraph::graph::NodeIndex;
@@ -108,6 +110,7 @@ pub static REGISTRY: &[(&str, Parser)] = &[
     ("res_linear", parse::<ResLinear>),
     ("res_conv2d", parse::<ResConv2d>),
     ("causal_conv1d", parse::<CausalConv1d>),
+    ("glimpse_attention", parse::<GlimpseAttention>),
 ];
 
 /// Parses a block by name; `None` if no block has this name.

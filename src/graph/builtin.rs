@@ -3,6 +3,7 @@
 /// (name, YAML text) of every built-in workload, in MMBench's order.
 pub static WORKLOADS: &[(&str, &str)] = &[
     ("av-mnist", include_str!("../../graphs/av-mnist.yaml")),
+    ("mm-imdb", include_str!("../../graphs/mm-imdb.yaml")),
     ("cmu-mosei", include_str!("../../graphs/cmu-mosei.yaml")),
 ];
 

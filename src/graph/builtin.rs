@@ -5,6 +5,7 @@ pub static WORKLOADS: &[(&str, &str)] = &[
     ("av-mnist", include_str!("../../graphs/av-mnist.yaml")),
     ("mm-imdb", include_str!("../../graphs/mm-imdb.yaml")),
     ("cmu-mosei", include_str!("../../graphs/cmu-mosei.yaml")),
+    ("sarcasm", include_str!("../../graphs/sarcasm.yaml")),
 ];
 
 /// The YAML text of a built-in workload.

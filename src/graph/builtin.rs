@@ -6,6 +6,7 @@ pub static WORKLOADS: &[(&str, &str)] = &[
     ("mm-imdb", include_str!("../../graphs/mm-imdb.yaml")),
     ("cmu-mosei", include_str!("../../graphs/cmu-mosei.yaml")),
     ("sarcasm", include_str!("../../graphs/sarcasm.yaml")),
+    ("medical-vqa", include_str!("../../graphs/medical-vqa.yaml")),
 ];
 
 /// The YAML text of a built-in workload.

@@ -33,6 +33,18 @@ fn blocks_with_the_same_share_count_parameters_once_and_work_every_call() {
 }
 
 #[test]
+fn blocks_that_tie_weights_inside_share_them_across_calls_too() {
+    // An LSTM ties its steps' weights; two calls of one LSTM module still hold one set: 4 (8·8 + 8·8 + 2·8).
+    let lstm = "        share: rnn\n";
+    let text = format!(
+        "name: t\nbatch: 2\nmodalities:\n  x:\n    input: [5, 8]\n    encoder:\n      - lstm: {{hidden: 8, return: sequence}}\n{lstm}      - lstm: {{hidden: 8, return: sequence}}\n{lstm}"
+    );
+    let w = parse(&text, &[]).unwrap();
+    assert_eq!(w.params(), 4 * (8 * 8 + 8 * 8 + 2 * 8));
+    assert_eq!(w.nodes().filter(|(_, n)| n.op.kind() == "lstm_cell").count(), 10);
+}
+
+#[test]
 fn share_is_for_blocks_and_needs_a_name() {
     let op = "name: t\nbatch: 1\nmodalities:\n  x:\n    input: [8]\n    encoder:\n      - linear: {out: 4}\n        share: m\n";
     let err = parse(op, &[]).unwrap_err();

@@ -174,3 +174,23 @@ fn fusion_waits_for_slowest_branch_with_streams() {
     let waits: f64 = ends.iter().map(|e| join.start_s - e).sum();
     assert!((rep.summed_wait_s - waits).abs() < 1e-12);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// With streams sharing a slow device the timeline reaches minutes, where leftovers of a kernel's work fall
+    /// below the resolution of the clock; every kernel still finishes (this once looped forever: Sarcasm on
+    /// jetson-nano with eager_streams).
+    #[test]
+    fn shared_devices_finish_timelines_of_minutes(s in spec(), slow in 1e-7f64..1e-4) {
+        let w = build(&s);
+        let h = Hw { flops_scale: slow, bw_scale: slow, overhead_us: 0.0, per_branch: true, audio_on_cpu: false };
+        let (hw, opts) = (hardware(&h), options(&h, &w));
+        let plan = build_plan(&w, &hw, &opts).unwrap();
+        let t = predict(&w, &hw, &opts).unwrap();
+        t.validate().map_err(TestCaseError::fail)?;
+        let serial: f64 = plan.ops.iter().map(|o| o.duration_s + o.host_cost_s).sum::<f64>() + plan.final_sync_s;
+        prop_assert!(t.latency_s * (1.0 + 1e-9) >= critical_path_bound(&t), "latency {} below the critical path", t.latency_s);
+        prop_assert!(t.latency_s <= serial * (1.0 + 1e-9), "latency {} > serial sum {}", t.latency_s, serial);
+    }
+}

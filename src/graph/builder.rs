@@ -97,9 +97,18 @@ impl GraphBuilder {
     /// Runs `f` so that its nodes share parameters with every other region opened with the same absolute
     /// `group` name (ALBERT's repeated layer; the steps of a recurrent layer). A node's weight group is `group`
     /// plus its name relative to the region, so the same op in two repetitions shares weights and the
-    /// parameters are counted once. Make `group` unique with [`GraphBuilder::qualified`].
+    /// parameters are counted once. Make `group` unique with [`GraphBuilder::qualified`]. Inside another shared
+    /// region (a recurrent layer inside a module called several times), a group named from the current scope
+    /// is re-rooted at the outer group, so it is shared by every call of the outer module too.
     pub fn shared<T>(&mut self, group: &str, f: impl FnOnce(&mut Self) -> BuildResult<T>) -> BuildResult<T> {
-        let prev = self.shared.replace((group.to_string(), self.scope.len()));
+        let group = match &self.shared {
+            Some((outer, depth)) => {
+                let prefix: String = self.scope[..*depth].iter().map(|s| format!("{s}/")).collect();
+                group.strip_prefix(&prefix).map_or_else(|| group.to_string(), |rel| format!("{outer}/{rel}"))
+            }
+            None => group.to_string(),
+        };
+        let prev = self.shared.replace((group, self.scope.len()));
         let r = f(self);
         self.shared = prev;
         r
@@ -396,6 +405,31 @@ mod tests {
         assert_eq!(w.graph[x].weight_group.as_deref(), Some("tied/fc"));
         assert_eq!(w.params(), 16 * 16 + 16);
         assert_eq!(w.flops(), 3 * (2 * 16 * 16 + 16));
+    }
+
+    #[test]
+    fn shared_groups_inside_a_shared_region_are_shared_by_every_call() {
+        // A module with an internally tied layer (a recurrent cell, ALBERT's layer), called twice.
+        let mut b = GraphBuilder::new(1);
+        let mut x = b.input("x", &[1, 16], DType::F32).unwrap();
+        for call in ["call0", "call1"] {
+            x = b
+                .scope(call, |b| {
+                    b.shared("module", |b| {
+                        let tied = b.qualified("tied");
+                        let mut y = x;
+                        for step in 0..2 {
+                            y = b.scope(&format!("step{step}"), |b| b.shared(&tied, |b| b.linear("fc", y, 16, true)))?;
+                        }
+                        Ok(y)
+                    })
+                })
+                .unwrap();
+        }
+        let w = b.finish("t", "", vec![]);
+        assert_eq!(w.graph[x].name, "call1/step1/fc");
+        assert_eq!(w.graph[x].weight_group.as_deref(), Some("module/tied/fc"));
+        assert_eq!(w.params(), 16 * 16 + 16);
     }
 
     #[test]

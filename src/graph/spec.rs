@@ -5,9 +5,11 @@
 //! * explicit named nodes in `nodes:` with `inputs:`, for any DAG (multi-point fusion, skip connections).
 //!
 //! An item is an op or block name (`- relu`) or a one-layer mapping (`- conv2d: {out: 6, kernel: 5}`) with
-//! optional reserved keys `name`, `inputs`, `stage`, `modality`, `device`, `repeat`. `inputs` names other items
-//! (by name, `prev`, a modality name for its encoder output, `fusion` or `head`). `params:` defines values that
-//! any field can use as `${name}` (`${batch}` always exists); `variants:` holds named partial documents that
+//! optional reserved keys `name`, `inputs`, `stage`, `modality`, `device`, `repeat`, `share`. `inputs` names other
+//! items (by name, `prev`, a modality name for its encoder output, `fusion` or `head`). Blocks with the same
+//! `share:` value are one module called several times (a CNN run on chunks of frames): parameters count once,
+//! work every call. `params:` defines values that any field can use as `${name}` (`${batch}` always exists), or
+//! in integer arithmetic such as `"${vocab} + 1"`; `variants:` holds named partial documents that
 //! `--set variant=NAME` (or `--set fusion=NAME`) merges over the file. See the README for the full schema.
 
 use super::blocks::{self, Block};
@@ -120,7 +122,7 @@ impl InputDecl {
     }
 }
 
-const RESERVED: &[&str] = &["name", "inputs", "stage", "modality", "device", "repeat"];
+const RESERVED: &[&str] = &["name", "inputs", "stage", "modality", "device", "repeat", "share"];
 
 /// What an item computes.
 enum Layer {
@@ -153,6 +155,8 @@ struct Item {
     modality: Option<String>,
     device: Option<String>,
     repeat: usize,
+    /// Weight group shared with the other blocks that name it (`share:`).
+    share: Option<String>,
     wiring: Wiring,
     /// Resolved producer items.
     deps: Vec<usize>,
@@ -272,16 +276,22 @@ fn is_layer_name(name: &str) -> bool {
 
 fn substitute(v: &mut Value, params: &HashMap<String, Value>, path: &str, doc: &Document) -> Result<()> {
     match v {
-        Value::String(s) if s.starts_with("${") && s.ends_with('}') => {
-            let name = &s[2..s.len() - 1];
-            match params.get(name) {
-                Some(p) => *v = p.clone(),
-                None => {
+        Value::String(s) if s.contains("${") => {
+            let lookup = |name: &str| {
+                params.get(name).cloned().ok_or_else(|| {
                     let mut known: Vec<&String> = params.keys().collect();
                     known.sort();
                     let known: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
-                    return Err(doc.error(path, format!("unknown parameter `${{{name}}}`; params: {}", known.join(", "))));
-                }
+                    format!("unknown parameter `${{{name}}}`; params: {}", known.join(", "))
+                })
+            };
+            let whole = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')).filter(|n| !n.contains(['{', '}', '$']));
+            let value = match whole {
+                Some(name) => Some(lookup(name)),
+                None => evaluate(s, &lookup).map(|r| r.map(Value::from)),
+            };
+            if let Some(value) = value {
+                *v = value.map_err(|m| doc.error(path, m))?;
             }
         }
         Value::Sequence(seq) => {
@@ -301,6 +311,62 @@ fn substitute(v: &mut Value, params: &HashMap<String, Value>, path: &str, doc: &
         _ => {}
     }
     Ok(())
+}
+
+/// Integer arithmetic over parameters, e.g. `"${vocab} + 1"` (an embedding with a padding row): integers and
+/// `${name}` joined by `+`, `-` and `*`, multiplication first. `None` when `s` is not such an expression (it is
+/// then left as text).
+fn evaluate(s: &str, lookup: &dyn Fn(&str) -> std::result::Result<Value, String>) -> Option<std::result::Result<i64, String>> {
+    enum Tok {
+        Num(i64),
+        Param(String),
+        Op(char),
+    }
+    let mut toks = Vec::new();
+    let mut rest = s.trim_start();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("${") {
+            let end = r.find('}')?;
+            toks.push(Tok::Param(r[..end].to_string()));
+            rest = &r[end + 1..];
+        } else if let Some(c) = rest.chars().next().filter(|c| matches!(c, '+' | '-' | '*')) {
+            toks.push(Tok::Op(c));
+            rest = &rest[1..];
+        } else {
+            let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            toks.push(Tok::Num(rest[..end].parse().ok()?));
+            rest = &rest[end..];
+        }
+        rest = rest.trim_start();
+    }
+    // Operands and operators must alternate, starting and ending with an operand.
+    let well_formed = toks.len() % 2 == 1 && toks.iter().enumerate().all(|(i, t)| matches!(t, Tok::Op(_)) == (i % 2 == 1));
+    if !well_formed {
+        return None;
+    }
+    let value = |t: &Tok| -> std::result::Result<i64, String> {
+        match t {
+            Tok::Num(n) => Ok(*n),
+            Tok::Param(name) => lookup(name)?.as_i64().ok_or_else(|| format!("`${{{name}}}` in `{s}` is not an integer")),
+            Tok::Op(_) => unreachable!("operands sit at even positions"),
+        }
+    };
+    let overflow = || format!("`{s}` overflows");
+    let eval = || -> std::result::Result<i64, String> {
+        // Sum of products: fold each run of `*` into a term, then add or subtract the terms.
+        let (mut sum, mut term, mut sign) = (0i64, value(&toks[0])?, 1i64);
+        for pair in toks[1..].chunks(2) {
+            let (Tok::Op(op), x) = (&pair[0], value(&pair[1])?) else { unreachable!("operators sit at odd positions") };
+            if *op == '*' {
+                term = term.checked_mul(x).ok_or_else(overflow)?;
+            } else {
+                sum = sum.checked_add(sign * term).ok_or_else(overflow)?;
+                (term, sign) = (x, if *op == '+' { 1 } else { -1 });
+            }
+        }
+        sum.checked_add(sign * term).ok_or_else(overflow)
+    };
+    Some(eval())
 }
 
 struct Loader<'a> {
@@ -342,6 +408,7 @@ impl Loader<'_> {
                 modality: Some(m.to_string()),
                 device: None,
                 repeat: 1,
+                share: None,
                 wiring: Wiring::None,
                 deps: vec![],
             })?;
@@ -503,6 +570,14 @@ impl Loader<'_> {
             }
             None => 1,
         };
+        let share = match get("share") {
+            Some(Value::String(g)) if !g.is_empty() && matches!(layer, Layer::Block(_)) => Some(g.clone()),
+            Some(Value::String(g)) if !g.is_empty() => {
+                return Err(self.err(&field("share"), format!("`share` applies to blocks; `{layer_name}` is an op")));
+            }
+            Some(_) => return Err(self.err(&field("share"), "expected a non-empty name for the shared weights")),
+            None => None,
+        };
         let wiring = match get("inputs") {
             Some(v) => {
                 let names: Vec<String> = yaml::decode(self.doc, &field("inputs"), v)?;
@@ -516,7 +591,7 @@ impl Loader<'_> {
             None => default_wiring,
         };
         let name = if name.is_empty() && explicit { format!("{prefix}/{layer_name}_{}", self.items.len()) } else { name };
-        Ok(Item { path: path.to_string(), name, layer, layer_name, stage, modality, device, repeat, wiring, deps: vec![] })
+        Ok(Item { path: path.to_string(), name, layer, layer_name, stage, modality, device, repeat, share, wiring, deps: vec![] })
     }
 
     fn modality_known(&self, m: &str) -> bool {
@@ -646,7 +721,11 @@ impl Loader<'_> {
                     b.add(&name, Op::Input(Input { shape, dtype: inp.dtype }), &x)?
                 }
                 Layer::Op(op) => b.add(&name, op.clone(), &x)?,
-                Layer::Block(block) => b.scope(&name, |b| block.build(b, &x))?,
+                // Shared from inside the item's scope, so the same op of two items has the same weight group.
+                Layer::Block(block) => match &item.share {
+                    Some(g) => b.scope(&name, |b| b.shared(&format!("share:{g}"), |b| block.build(b, &x)))?,
+                    None => b.scope(&name, |b| block.build(b, &x))?,
+                },
             };
             x = vec![node];
             last = Some(node);

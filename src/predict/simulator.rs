@@ -200,14 +200,17 @@ pub fn simulate_shared(plan: &Plan) -> Schedule {
         if !next.is_finite() {
             break;
         }
-        // Advance to it and retire what finished.
-        let dt = next - now;
+        // Advance to it and retire what finished: every op whose projected end is not after `next` (the op that
+        // set `next` always is, so the clock moves on even when a leftover is below the resolution of `now`,
+        // which an absolute threshold misses once timelines reach seconds).
+        let (prev, dt) = (now, next - now);
         now = next;
         let mut finished: Vec<u32> = Vec::new();
         for (d, r) in running.iter_mut().enumerate() {
             r.retain_mut(|x| {
+                let ends_at = prev + x.remaining / rates[d];
                 x.remaining -= dt * rates[d];
-                if x.remaining <= 1e-15 {
+                if ends_at <= now || x.remaining <= 1e-15 {
                     finished.push(x.op);
                     false
                 } else {
@@ -217,8 +220,9 @@ pub fn simulate_shared(plan: &Plan) -> Schedule {
         }
         for slot in link_running.iter_mut() {
             if let Some(x) = slot {
+                let ends_at = prev + x.remaining;
                 x.remaining -= dt;
-                if x.remaining <= 1e-15 {
+                if ends_at <= now || x.remaining <= 1e-15 {
                     finished.push(x.op);
                     *slot = None;
                 }

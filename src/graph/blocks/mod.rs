@@ -25,6 +25,7 @@ mod testutil;
 mod transformer;
 mod transfuser;
 mod vgg;
+mod vqa;
 
 pub use basic::*;
 pub use fusion::{AttentionFusion, ConcatLinear, Film, LowRankTensorFusion, MultiplicativeInteractions, RnnFusion, TensorFusion, TransformerFusion};
@@ -43,6 +44,7 @@ pub use squeeze_excite::{squeeze_excite, SqueezeExcite};
 pub use transformer::{attention, transformer_layer, Attention, NormPlacement, QkvLayout, TransformerLayer};
 pub use transfuser::{Anchors, CenterNetTargets, Gpt, GptSide, GptSplit, LossKind, LossReadback, MmdetLoss, WaypointGru};
 pub use vgg::{Vgg, VggOutput};
+pub use vqa::GlimpseAttention;
 
 use super::builder::{BuildResult, GraphBuilder};
 use petgraph::graph::NodeIndex;
@@ -129,6 +131,7 @@ pub static REGISTRY: &[(&str, Parser)] = &[
     ("centernet_targets", parse::<CenterNetTargets>),
     ("mmdet_loss", parse::<MmdetLoss>),
     ("loss_readback", parse::<LossReadback>),
+    ("glimpse_attention", parse::<GlimpseAttention>),
 ];
 
 /// Parses a block by name; `None` if no block has this name.

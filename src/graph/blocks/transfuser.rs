@@ -272,7 +272,7 @@ pub struct CenterNetTargets {
 
 /// A host read of a GPU value (`.item()`, `bool()`, `int()`): no work beyond its dispatch.
 fn host_read(b: &mut GraphBuilder, name: &str, what: &str, x: NodeIndex) -> BuildResult<NodeIndex> {
-    let h = HostWork { label: what.into(), output: vec![], flops_per_sample: 0, bytes_per_sample: 0, threads: Some(1), batch: b.batch() };
+    let h = HostWork { label: what.into(), output: vec![], flops_per_sample: 0, bytes_per_sample: 0, threads: Some(1), dtype: crate::graph::DType::F32, batch: b.batch() };
     b.add(name, Op::HostWork(h), &[x])
 }
 

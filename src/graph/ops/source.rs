@@ -30,7 +30,8 @@ impl OpSpec for Input {
 }
 
 /// Opaque work on the host CPU, described by its FLOPs and bytes per sample, producing a tensor of the given
-/// per-sample shape (the batch axis is prepended). Its inputs are only dependencies.
+/// per-sample shape (the batch axis is prepended) and element type (`dtype: i64` for a tokenizer's ids). Its
+/// inputs are only dependencies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostWork {
@@ -47,6 +48,9 @@ pub struct HostWork {
     /// Cores the work can use (1 for single-threaded Python and NumPy code); all cores when absent.
     #[serde(default)]
     pub threads: Option<u32>,
+    /// Element type of the output (f32 unless the work produces ids).
+    #[serde(default)]
+    pub dtype: DType,
     /// Batch size (set from the workload, not written in YAML).
     #[serde(skip, default = "one_batch")]
     pub batch: usize,
@@ -66,7 +70,7 @@ impl OpSpec for HostWork {
         }
         let mut shape = vec![self.batch];
         shape.extend(&self.output);
-        Ok(TensorInfo::f32(shape))
+        Ok(TensorInfo::new(shape, self.dtype))
     }
     fn cost(&self, _: &[TensorInfo], output: &TensorInfo) -> OpCost {
         let b = self.batch as u64;
@@ -144,5 +148,26 @@ impl OpSpec for Weight {
     fn cost(&self, _: &[TensorInfo], out: &TensorInfo) -> OpCost {
         let params = if self.kind == WeightKind::Buffer { 0 } else { out.numel() };
         OpCost { params, ..OpCost::of(OpClass::View) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_work_prepends_the_batch_and_may_produce_ids() {
+        // A tokenizer: 15 int64 ids per sample (Sarcasm's BERT input, WORKLOADS.md §6.2).
+        let yaml = "{label: tokenise, output: [15], flops_per_sample: 1000, bytes_per_sample: 200, dtype: i64}";
+        let mut h: HostWork = serde_yaml::from_str(yaml).unwrap();
+        h.batch = 2;
+        let out = h.infer(&[]).unwrap();
+        assert_eq!(out, TensorInfo::new([2, 15], DType::I64));
+        let c = h.cost(&[], &out);
+        assert_eq!((c.flops, c.bytes_read, c.bytes_written), (2 * 1000, 2 * 200, 2 * 15 * 8));
+        assert_eq!(c.class, OpClass::Host);
+        // Without `dtype` the output is f32 features.
+        let h: HostWork = serde_yaml::from_str("{label: librosa, output: [283]}").unwrap();
+        assert_eq!(h.infer(&[]).unwrap(), TensorInfo::f32([1, 283]));
     }
 }

@@ -70,6 +70,10 @@ pub fn math_mode(class: OpClass, rt: &Runtime) -> &str {
     }
 }
 
+/// How many cores' share of the memory bandwidth one core draws (assumed: a core reaches roughly a tenth of
+/// an 8-channel socket's bandwidth, e.g. 15-20 of 200 GB/s, about 8 of 64 cores' share).
+pub const SINGLE_CORE_BANDWIDTH_CORES: f64 = 8.0;
+
 /// A device's peaks resolved for one runtime's math modes, so that timing an op needs no lookups (the
 /// predictor times every op of every configuration of a sweep).
 #[derive(Debug, Clone)]
@@ -119,10 +123,12 @@ pub fn op_time_at(cost: &OpCost, rates: &DeviceRates) -> OpTime {
     let bytes = cost.bytes() as f64;
     let wave = cost.gemm.as_ref().map_or(1.0, |g| wave_utilization(g, dev));
     // An op limited to fewer units than the device has (single-threaded host code) gets that share of the
-    // peaks.
+    // compute peak. Memory bandwidth does not divide as evenly: one core keeps enough misses in flight to
+    // draw several cores' share of a socket's bandwidth, which we take as eight.
     let share = cost.max_units.map_or(1.0, |u| (f64::from(u) / f64::from(dev.compute_units)).min(1.0));
+    let bw_share = (share * SINGLE_CORE_BANDWIDTH_CORES).min(1.0);
     let compute_s = if flops > 0.0 { flops / (rates.peak(cost.class) * share * eff.compute_at(flops) * wave) } else { 0.0 };
-    let memory_s = if bytes > 0.0 { bytes / (rates.mem_bw * share * eff.memory_at(bytes)) } else { 0.0 };
+    let memory_s = if bytes > 0.0 { bytes / (rates.mem_bw * bw_share * eff.memory_at(bytes)) } else { 0.0 };
     let overhead_s = f64::from(cost.kernels) * rates.kernel_overhead_s;
     let work = compute_s.max(memory_s);
     let bound = if overhead_s >= work {

@@ -150,6 +150,8 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
     let mut loc: Vec<Loc> = vec![Loc::Anywhere; n];
     let mut producer: Vec<Option<u32>> = vec![None; n];
     let mut node_device: Vec<u16> = vec![hw.default_device as u16; n];
+    // Copies made so far, by (consumed value, destination): each value crosses to a device once, and two
+    // slices of one tensor are two copies of their own sizes.
     let mut copies: HashMap<(u32, u16), u32> = HashMap::new();
     // The last op issued on every (device, stream): a copy is ordered after the work already queued on the
     // devices it touches, as `cudaMemcpy` on the legacy default stream is.
@@ -221,7 +223,7 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
             let Some(prod) = producer[pi] else { continue };
             let dep = match loc[pi] {
                 Loc::At(src) if src != dev => {
-                    if let Some(&c) = copies.get(&(prod, dev)) {
+                    if let Some(&c) = copies.get(&(pi as u32, dev)) {
                         c
                     } else {
                         let link = hw.link(src as usize, dev as usize).ok_or_else(|| {
@@ -263,7 +265,7 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
                             time: OpTime::ZERO,
                             bytes,
                         });
-                        copies.insert((prod, dev), c);
+                        copies.insert((pi as u32, dev), c);
                         c
                     }
                 }

@@ -197,12 +197,16 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
             }
             _ => {}
         }
-        let dev: u16 = if let Some(pin) = &node.device {
-            device_of(pin).map_err(|e| Error::input(crate::error::Location::default().node(&node.name), e.to_string()))?
-        } else if matches!(node.op, Op::HostWork(_)) {
+        // Host work stays on the host; a what-if placement (`--place`) beats the workload's own pin, which
+        // beats the default device.
+        let dev: u16 = if matches!(node.op, Op::HostWork(_)) {
             host
         } else if let Some(d) = node.modality.and_then(|m| by_modality.get(&m)) {
             *d
+        } else if let (Some(d), None) = (by_stage.get(&node.stage), node.modality) {
+            *d
+        } else if let Some(pin) = &node.device {
+            device_of(pin).map_err(|e| Error::input(crate::error::Location::default().node(&node.name), e.to_string()))?
         } else if let Some(d) = by_stage.get(&node.stage) {
             *d
         } else {

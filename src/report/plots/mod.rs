@@ -2,10 +2,12 @@
 //! itself and the SVG viewer renders the `<text>` elements. One file per plot: stacked stage bars across
 //! workloads and hardware, a roofline per hardware, a timeline (Gantt chart) per trace.
 
+pub mod lines;
 pub mod roofline;
 pub mod stages;
 pub mod timeline;
 
+pub use lines::{grouped_bars_svg, line_svg, scatter_svg, Axes, Series};
 pub use roofline::roofline_svg;
 pub use stages::stage_bars_svg;
 pub use timeline::timeline_svg;

@@ -236,7 +236,11 @@ fn extends_chains_compose_with_set() {
     // The SoC extends its CPU-only preset.
     assert!(load("jetson-agx-orin").runtime("eager").unwrap().input_copy);
     assert!(!load("jetson-agx-orin-cpu").runtime("eager").unwrap().input_copy);
-    assert_eq!(device(&load("jetson-nano"), "cpu"), device(&load("jetson-nano-cpu"), "cpu"));
+    // The SoC's CPU is the CPU-only preset's, but the module's power is counted once, on the GPU entry.
+    let (nano, nano_cpu) = (load("jetson-nano"), load("jetson-nano-cpu"));
+    let (soc, alone) = (device(&nano, "cpu"), device(&nano_cpu, "cpu"));
+    assert_eq!((soc.tdp_w, alone.tdp_w), (None, Some(10.0)));
+    assert_eq!(mmbench::hardware::Device { tdp_w: alone.tdp_w, ..soc.clone() }, alone.clone());
 }
 
 #[test]

@@ -71,7 +71,7 @@ pareto: {minimize: [latency_ms], maximize: [throughput_sps]}
     assert_eq!(a.lines().count(), 41);
     let f = std::fs::read_to_string(&front).unwrap();
     let n = f.lines().count() - 1;
-    assert!(n >= 1 && n < 40, "front has {n} rows");
+    assert!((1..40).contains(&n), "front has {n} rows");
     // `mmbench pareto` on the sweep's CSV finds the same front.
     let csv_path = p.with_file_name("all.csv");
     std::fs::write(&csv_path, &a).unwrap();

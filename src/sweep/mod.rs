@@ -196,11 +196,10 @@ fn evaluate(
     })();
     match result {
         Ok(m) => {
-            if row.runtime.is_empty() {
-                if let Ok(hw) = &hardware[s.hardware_key.as_str()] {
+            if row.runtime.is_empty()
+                && let Ok(hw) = &hardware[s.hardware_key.as_str()] {
                     row.runtime = hw.runtimes[hw.default_runtime].name.clone();
                 }
-            }
             row.metrics = m;
         }
         Err(e) => row.error = Some(e),

@@ -193,11 +193,10 @@ impl SweepSpec {
             if key == "hardware" || key == "runtime" || key == "workload" {
                 return Err(doc.error(&path, format!("`{key}` is set by the top-level `{key}` list, not by an axis")));
             }
-            if let Some(branch) = key.strip_prefix("place.") {
-                if branch.is_empty() {
+            if let Some(branch) = key.strip_prefix("place.")
+                && branch.is_empty() {
                     return Err(doc.error(&path, "`place.` needs a branch name (`place.audio`)"));
                 }
-            }
             axes.push(Axis { key: key.to_string(), domain: domain(&doc, &path, v)? });
         }
         let sampling = match &f.sample {
@@ -278,11 +277,10 @@ fn domain(doc: &Document, path: &str, v: &Value) -> Result<Domain> {
             if forms != 1 {
                 return Err(doc.error(path, "give exactly one of `range`, `log_range`, `scale` (or a list)"));
             }
-            if let Some(s) = r.steps {
-                if s == 0 {
+            if let Some(s) = r.steps
+                && s == 0 {
                     return Err(doc.error(&format!("{path}.steps"), "steps must be at least 1"));
                 }
-            }
             if let Some(scale) = r.scale {
                 if scale.is_empty() {
                     return Err(doc.error(&format!("{path}.scale"), "the axis is empty"));

@@ -60,7 +60,7 @@ fn tick(v: f64) -> String {
         return "0".into();
     }
     let a = v.abs();
-    let s = if a >= 1e5 || a < 1e-3 {
+    let s = if !(1e-3..1e5).contains(&a) {
         format!("{v:.1e}")
     } else if a >= 100.0 {
         format!("{v:.0}")

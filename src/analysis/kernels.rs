@@ -7,7 +7,7 @@
 
 use super::{in_scope, scopes};
 use crate::graph::Stage;
-use crate::trace::{RecordKind, Trace};
+use crate::trace::Trace;
 use serde::Serialize;
 
 /// A kernel shorter than this is "short" (MMBench's threshold).
@@ -36,7 +36,7 @@ pub fn kernel_stats(t: &Trace) -> Vec<KernelStats> {
         .into_iter()
         .map(|scope| {
             let mut s = KernelStats { stage: scope, kernels: 0, short_kernels: 0, short_share: 0.0, seconds: 0.0, short_seconds: 0.0, mean_kernel_s: 0.0 };
-            for r in t.ops.iter().filter(|r| r.kind == RecordKind::Op && r.kernels > 0 && in_scope(scope, r.stage)) {
+            for r in t.ops.iter().filter(|r| r.is_kernel_work() && r.kernels > 0 && in_scope(scope, r.stage)) {
                 let k = u64::from(r.kernels);
                 let d = r.duration_s();
                 s.kernels += k;

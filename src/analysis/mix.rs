@@ -4,7 +4,7 @@
 
 use super::{in_scope, scopes};
 use crate::graph::{OpClass, Stage};
-use crate::trace::{RecordKind, Trace};
+use crate::trace::Trace;
 use serde::Serialize;
 
 /// MMBench's kernel-category buckets, in the order its script tests them.
@@ -98,7 +98,7 @@ pub struct OpMix {
 }
 
 pub fn op_mix(t: &Trace) -> OpMix {
-    let ops: Vec<_> = t.ops.iter().filter(|r| r.kind == RecordKind::Op).collect();
+    let ops: Vec<_> = t.ops.iter().filter(|r| r.is_kernel_work()).collect();
     let mut op_types = Vec::new();
     let mut buckets = Vec::new();
     for scope in scopes(t) {

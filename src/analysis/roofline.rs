@@ -19,7 +19,7 @@ use crate::graph::{OpClass, Stage};
 use crate::hardware::Hardware;
 use crate::predict::cost_model::math_mode;
 use crate::predict::Bound;
-use crate::trace::{RecordKind, Trace};
+use crate::trace::Trace;
 use serde::Serialize;
 
 /// An op is overhead-bound when its roofline time is below this fraction of its duration.
@@ -166,7 +166,7 @@ pub fn roofline(t: &Trace, roofs: &[Option<DeviceRoof>]) -> Roofline {
     let mut ops = Vec::new();
     let mut skipped = 0;
     let mut used = vec![false; roofs.len()];
-    for (i, r) in t.ops.iter().enumerate().filter(|(_, r)| r.kind == RecordKind::Op) {
+    for (i, r) in t.ops.iter().enumerate().filter(|(_, r)| r.is_kernel_work()) {
         let d = r.duration_s();
         let Some(roof) = roofs.get(r.device as usize).and_then(Option::as_ref).filter(|_| d > 0.0) else {
             skipped += 1;

@@ -11,7 +11,9 @@ use crate::trace::TraceSource;
 use std::fmt::Write;
 
 fn pct(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
+    // Rounding leftovers (1 - 0.9999999) must not print as -0.0%.
+    let v = x * 100.0;
+    format!("{:.1}%", if v.abs() < 0.05 { 0.0 } else { v })
 }
 
 fn ms(s: f64) -> String {

@@ -58,6 +58,12 @@ impl OpRecord {
     pub fn duration_s(&self) -> f64 {
         self.end_s - self.start_s
     }
+
+    /// Whether the record is device work of the network: an op, not a copy, an input arrival or opaque host
+    /// work outside the network (which no kernel profiler would list).
+    pub fn is_kernel_work(&self) -> bool {
+        self.kind == RecordKind::Op && self.class != crate::graph::OpClass::Host
+    }
 }
 
 /// A run, predicted or measured.

@@ -6,7 +6,7 @@ use mmbench::yaml::parse_set;
 fn load(path: &str, sets: &[&str]) -> Result<Workload, String> {
     let sets = sets.iter().map(|s| parse_set(s).unwrap()).collect();
     let p = format!("{}/graphs/custom/{path}", env!("CARGO_MANIFEST_DIR"));
-    load_workload(&p, &WorkloadOptions { batch: None, sets }).map_err(|e| e.to_string())
+    load_workload(&p, &WorkloadOptions { batch: None, sets, scale: None }).map_err(|e| e.to_string())
 }
 
 fn fused_width(w: &Workload) -> Vec<usize> {

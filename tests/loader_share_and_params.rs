@@ -6,7 +6,7 @@ use mmbench::graph::{parse_workload, Workload, WorkloadOptions};
 
 fn parse(text: &str, sets: &[&str]) -> Result<Workload, String> {
     let sets = sets.iter().map(|s| mmbench::yaml::parse_set(s).unwrap()).collect();
-    parse_workload("t.yaml", text, &WorkloadOptions { batch: None, sets }).map_err(|e| e.to_string())
+    parse_workload("t.yaml", text, &WorkloadOptions { batch: None, sets, scale: None }).map_err(|e| e.to_string())
 }
 
 /// Two MLPs 8 -> 4 -> 8 in sequence; `{share_a}` / `{share_b}` are their reserved-key lines.

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 fn load_with(sets: &[&str]) -> Workload {
     let sets = sets.iter().map(|s| mmbench::yaml::parse_set(s).unwrap()).collect();
-    load_workload("transfuser", &WorkloadOptions { batch: None, sets }).unwrap_or_else(|e| panic!("{e}"))
+    load_workload("transfuser", &WorkloadOptions { batch: None, sets, scale: None }).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn load() -> Workload {

@@ -50,7 +50,7 @@ fn cmu_mosei_matches_workloads_md() {
 
 #[test]
 fn batch_and_params_can_be_overridden() {
-    let w = load_workload("cmu-mosei", &WorkloadOptions { batch: Some(8), sets: vec![mmbench::yaml::parse_set("params.steps=20").unwrap()] }).unwrap();
+    let w = load_workload("cmu-mosei", &WorkloadOptions { batch: Some(8), sets: vec![mmbench::yaml::parse_set("params.steps=20").unwrap()], scale: None }).unwrap();
     assert_eq!(w.batch, 8);
     assert_eq!(w.kernels(), 3 * 41 + 4);
     assert_eq!(w.params(), 2_712_691);
@@ -76,7 +76,7 @@ fn every_workload_predicts_on_every_preset() {
 fn av_mnist_variants_match_workloads_md() {
     // WORKLOADS.md §3.1 parameter totals per variant.
     for (variant, params, fused) in [("tensor_matrix", 302_772, 96), ("multi_interac_matrix", 2_530_602, 240), ("cca", 246_046, 96)] {
-        let w = load_workload("av-mnist", &WorkloadOptions { batch: None, sets: vec![mmbench::yaml::parse_set(&format!("variant={variant}")).unwrap()] }).unwrap();
+        let w = load_workload("av-mnist", &WorkloadOptions { batch: None, sets: vec![mmbench::yaml::parse_set(&format!("variant={variant}")).unwrap()], scale: None }).unwrap();
         assert_eq!(w.params(), params, "{variant}");
         assert_eq!(output_shape(&w), [40, 10], "{variant}");
         let join = w.joins()[0];
@@ -89,14 +89,14 @@ fn av_mnist_variants_match_workloads_md() {
 #[test]
 fn fusion_can_be_swapped_for_any_fusion_block() {
     // `--set fusion=tensor_fusion`: outer product of [40, 48] and [40, 192] -> 49 * 193 features.
-    let w = load_workload("av-mnist", &WorkloadOptions { batch: None, sets: vec![mmbench::yaml::parse_set("fusion=tensor_fusion").unwrap()] }).unwrap();
+    let w = load_workload("av-mnist", &WorkloadOptions { batch: None, sets: vec![mmbench::yaml::parse_set("fusion=tensor_fusion").unwrap()], scale: None }).unwrap();
     let fused = w.nodes().filter(|(_, n)| n.stage == Stage::Fusion).last().unwrap().1;
     assert_eq!(fused.output.shape, [40, 49 * 193]);
     assert_eq!(output_shape(&w), [40, 10]);
 }
 
 fn variant(name: &str, v: &str) -> Workload {
-    load_workload(name, &WorkloadOptions { batch: None, sets: vec![mmbench::yaml::parse_set(&format!("variant={v}")).unwrap()] }).unwrap_or_else(|e| panic!("{name}/{v}: {e}"))
+    load_workload(name, &WorkloadOptions { batch: None, sets: vec![mmbench::yaml::parse_set(&format!("variant={v}")).unwrap()], scale: None }).unwrap_or_else(|e| panic!("{name}/{v}: {e}"))
 }
 
 #[test]
@@ -153,4 +153,33 @@ fn medical_seg_is_built_in() {
     let w = load("medical-seg");
     assert_eq!(w.params(), 35_798_404);
     assert_eq!(output_shape(&w), [1, 4, 128, 128, 128]);
+}
+
+#[test]
+fn scale_multiplies_the_scalable_parameters() {
+    let text = "\
+name: s
+batch: 2
+params: {size: 64, steps: 10}
+scalable:
+  size: {multiple_of: 8, min: 16}
+modalities:
+  a:
+    input: [3, \"${size}\", \"${size}\"]
+    encoder: [{conv2d: {out: 4, kernel: 3, padding: 1}}, global_avg_pool]
+  b:
+    input: [\"${steps}\", 4]
+    encoder: [{gru: {hidden: 4}}]
+fusion: [concat]
+";
+    let opts = |scale| WorkloadOptions { batch: None, sets: vec![], scale };
+    let w = mmbench::graph::parse_workload("s.yaml", text, &opts(Some(0.3))).unwrap();
+    // 64 x 0.3 = 19.2 -> 16 (a multiple of 8); steps are not scalable.
+    assert_eq!(w.graph[petgraph::graph::NodeIndex::new(0)].output.shape, [2, 3, 16, 16]);
+    let w = mmbench::graph::parse_workload("s.yaml", text, &opts(Some(0.01))).unwrap();
+    assert_eq!(w.graph[petgraph::graph::NodeIndex::new(0)].output.shape, [2, 3, 16, 16], "the minimum holds");
+    let e = mmbench::graph::parse_workload("s.yaml", text, &opts(Some(0.0))).unwrap_err().to_string();
+    assert!(e.contains("scale must be in (0, 16]"), "{e}");
+    let e = mmbench::graph::parse_workload("s.yaml", &text.replace("scalable:\n  size: {multiple_of: 8, min: 16}\n", ""), &opts(Some(0.5))).unwrap_err().to_string();
+    assert!(e.contains("declares no `scalable:`"), "{e}");
 }

@@ -25,6 +25,9 @@ pub struct CharacterizeArgs {
     /// Batch size (default: each workload's own).
     #[arg(long)]
     pub batch: Option<usize>,
+    /// Scale the workloads' size parameters (see `predict --scale`).
+    #[arg(long)]
+    pub scale: Option<f64>,
     /// Override a workload or hardware field, as for `predict`. Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
@@ -57,7 +60,7 @@ pub fn characterize_predictions(workloads: &[Workload], hardware: &[Hardware], o
 
 pub fn run(a: CharacterizeArgs) -> Result<()> {
     let (wl_sets, hw_sets) = split_sets(&a.sets)?;
-    let workloads = a.graphs.iter().map(|g| load_workload(g, &WorkloadOptions { batch: a.batch, sets: wl_sets.clone() })).collect::<Result<Vec<_>>>()?;
+    let workloads = a.graphs.iter().map(|g| load_workload(g, &WorkloadOptions { batch: a.batch, sets: wl_sets.clone(), scale: a.scale })).collect::<Result<Vec<_>>>()?;
     let hardware = a.hardware.iter().map(|h| load_hardware(h, &hw_sets)).collect::<Result<Vec<_>>>()?;
     let items = characterize_predictions(&workloads, &hardware, &PredictOptions { runtime: a.runtime.clone(), ..Default::default() })?;
     let Some(dir) = a.out else {

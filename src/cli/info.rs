@@ -2,7 +2,7 @@
 
 use super::WorkloadArgs;
 use crate::error::Result;
-use crate::graph::{load_workload, WorkloadOptions};
+use crate::graph::load_workload;
 use crate::report::{self, bytes_text, flops_text, thousands};
 use clap::Args;
 use serde::Serialize;
@@ -72,7 +72,7 @@ struct OutputInfo {
 
 pub fn run(a: InfoArgs) -> Result<()> {
     let (wl_sets, _) = super::split_sets(&a.sets)?;
-    let w = load_workload(&a.workload.graph, &WorkloadOptions { batch: a.workload.batch, sets: wl_sets })?;
+    let w = load_workload(&a.workload.graph, &a.workload.options(wl_sets))?;
     let param_bytes = 4 * (w.params() + w.unregistered_params());
     let act = w.peak_activation_bytes();
     let r = InfoReport {

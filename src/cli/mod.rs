@@ -44,6 +44,17 @@ pub struct WorkloadArgs {
     /// Batch size (default: the workload's own).
     #[arg(long)]
     pub batch: Option<usize>,
+    /// Scale the workload's size parameters (images, sequences, volumes) by this factor: reduced sizes for
+    /// quick runs (`--scale 0.25`).
+    #[arg(long)]
+    pub scale: Option<f64>,
+}
+
+impl WorkloadArgs {
+    /// Loading options from these flags and the workload's `--set` overrides.
+    pub fn options(&self, sets: Sets) -> crate::graph::WorkloadOptions {
+        crate::graph::WorkloadOptions { batch: self.batch, sets, scale: self.scale }
+    }
 }
 
 /// Output options shared by commands that print a result.

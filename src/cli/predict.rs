@@ -2,7 +2,7 @@
 
 use super::{split_sets, OutputArgs, TraceArgs, WorkloadArgs};
 use crate::error::{Error, Result};
-use crate::graph::{load_workload, WorkloadOptions};
+use crate::graph::load_workload;
 use crate::hardware::{load_hardware, DEFAULT_HARDWARE};
 use crate::predict::{predict, Placement, PredictOptions};
 use crate::report::{self, Format, PredictReport};
@@ -33,7 +33,7 @@ pub struct PredictArgs {
 
 pub fn run(a: PredictArgs) -> Result<()> {
     let (wl_sets, hw_sets) = split_sets(&a.sets)?;
-    let w = load_workload(&a.workload.graph, &WorkloadOptions { batch: a.workload.batch, sets: wl_sets })?;
+    let w = load_workload(&a.workload.graph, &a.workload.options(wl_sets))?;
     let hw = load_hardware(&a.hardware, &hw_sets)?;
     let mut placement = Placement::default();
     for p in &a.place {

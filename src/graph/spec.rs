@@ -30,6 +30,8 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 pub struct WorkloadOptions {
     pub batch: Option<usize>,
     pub sets: Vec<(String, SetOp)>,
+    /// Scale the workload's `scalable:` size parameters by this factor (reduced sizes for quick runs).
+    pub scale: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -62,6 +64,23 @@ struct WorkloadFile {
     #[serde(default)]
     #[allow(dead_code)]
     variant: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    scalable: Value,
+}
+
+/// How a size parameter follows `--scale`: `scalable: {image: {multiple_of: 32, min: 32}}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scalable {
+    #[serde(default = "one_u64")]
+    multiple_of: u64,
+    #[serde(default = "one_u64")]
+    min: u64,
+}
+
+fn one_u64() -> u64 {
+    1
 }
 
 #[derive(Deserialize)]
@@ -250,6 +269,9 @@ fn apply_overrides(doc: &mut Document, opts: &WorkloadOptions) -> Result<()> {
         }
         apply_set(&mut doc.value, key, op).map_err(|m| set_err(key, m))?;
     }
+    if let Some(f) = opts.scale {
+        apply_scale(doc, f)?;
+    }
     // ${name} substitution from `params` (and `batch`).
     let mut params: HashMap<String, Value> = HashMap::new();
     if let Some(p) = doc.value.get("params") {
@@ -266,6 +288,32 @@ fn apply_overrides(doc: &mut Document, opts: &WorkloadOptions) -> Result<()> {
     let mut value = doc.value.clone();
     substitute(&mut value, &params, "", doc)?;
     doc.value = value;
+    Ok(())
+}
+
+/// Scales every parameter listed under `scalable:` by `f`, rounded to its multiple and at least its minimum.
+fn apply_scale(doc: &mut Document, f: f64) -> Result<()> {
+    if !(f > 0.0 && f <= 16.0) {
+        return Err(Error::input(Location::file(&doc.file).field("--scale"), format!("the scale must be in (0, 16], got {f}")));
+    }
+    let Some(map) = doc.value.get("scalable").cloned() else {
+        return Err(doc.error("", "this workload declares no `scalable:` parameters, so it cannot be scaled"));
+    };
+    let Some(map) = map.as_mapping() else { return Err(doc.error("scalable", "`scalable` maps parameter names to {multiple_of, min}")) };
+    for (k, v) in map {
+        let name = k.as_str().unwrap_or_default().to_string();
+        let field = format!("scalable.{name}");
+        let empty = Value::Mapping(Default::default());
+        let rule: Scalable = yaml::decode(doc, &field, if v.is_null() { &empty } else { v })?;
+        if rule.multiple_of == 0 {
+            return Err(doc.error(&format!("{field}.multiple_of"), "must be at least 1"));
+        }
+        let Some(cur) = doc.value.get("params").and_then(|p| p.get(&name)).and_then(Value::as_u64) else {
+            return Err(doc.error(&field, format!("`{name}` is not an integer in `params`")));
+        };
+        let scaled = ((cur as f64 * f / rule.multiple_of as f64).round() as u64 * rule.multiple_of).max(rule.min);
+        apply_set(&mut doc.value, &format!("params.{name}"), &SetOp::Assign(Value::from(scaled))).map_err(|m| doc.error(&field, m))?;
+    }
     Ok(())
 }
 

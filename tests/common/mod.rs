@@ -42,7 +42,7 @@ pub fn workload(name: &str, sets: &[&str]) -> Workload {
 /// [`workload`], or the loader's error message.
 pub fn try_workload(name: &str, sets: &[&str]) -> Result<Workload, String> {
     let sets = sets.iter().map(|s| mmbench::yaml::parse_set(s)).collect::<Result<Vec<_>, _>>()?;
-    load_workload(name, &WorkloadOptions { batch: None, sets }).map_err(|e| e.to_string())
+    load_workload(name, &WorkloadOptions { batch: None, sets, scale: None }).map_err(|e| e.to_string())
 }
 
 /// The node of this full name.

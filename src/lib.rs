@@ -7,6 +7,7 @@
 //! [`analysis`] and [`report`] read traces.
 
 pub mod analysis;
+pub mod calibrate;
 pub mod cli;
 pub mod error;
 pub mod graph;
@@ -15,6 +16,7 @@ pub mod predict;
 pub mod report;
 pub mod sweep;
 pub mod trace;
+pub mod validate;
 pub mod whatif;
 pub mod yaml;
 

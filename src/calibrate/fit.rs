@@ -25,7 +25,7 @@ impl Line {
 /// Fits `t = a + b x` minimizing the sum of squared relative errors `((a + b x - t) / t)^2`, with `a >= 0`
 /// and `b >= 0`. `None` with fewer than two distinct `x` or non-positive times.
 pub fn fit_line(points: &[(f64, f64)]) -> Option<Line> {
-    if points.iter().any(|&(x, t)| !(t > 0.0) || !x.is_finite()) {
+    if points.iter().any(|&(x, t)| t.is_nan() || t <= 0.0 || !x.is_finite()) {
         return None;
     }
     let distinct = points.iter().map(|p| p.0.to_bits()).collect::<std::collections::HashSet<_>>().len();

@@ -29,7 +29,7 @@ pub fn relative_error(predicted: f64, measured: f64) -> f64 {
 
 /// Statistics over pairs `(predicted, measured)`; `None` without pairs or with a non-positive measurement.
 pub fn error_stats(pairs: &[(f64, f64)]) -> Option<ErrorStats> {
-    if pairs.is_empty() || pairs.iter().any(|&(p, m)| !(m > 0.0) || !p.is_finite()) {
+    if pairs.is_empty() || pairs.iter().any(|&(p, m)| (m.is_nan() || m <= 0.0) || !p.is_finite()) {
         return None;
     }
     let n = pairs.len();

@@ -3,6 +3,7 @@
 mod info;
 mod list;
 mod predict;
+mod run;
 
 use crate::error::{Error, Result};
 use crate::report::Format;
@@ -26,6 +27,9 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Predict the latency of one inference, with its stage breakdown and synchronization cost.
     Predict(predict::PredictArgs),
+    /// Run a workload for real on a GPU adapter (wgpu), with per-op GPU times; `--check` compares every op
+    /// with a CPU reference.
+    Run(run::RunArgs),
 }
 
 /// Options shared by commands that load a workload.
@@ -77,6 +81,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List(a) => list::run(a),
         Command::Info(a) => info::run(a),
         Command::Predict(a) => predict::run(a),
+        Command::Run(a) => run::run(a),
     }
 }
 

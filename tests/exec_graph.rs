@@ -4,7 +4,7 @@
 
 mod exec_util;
 
-use exec_util::{gpu, TOLERANCE};
+use exec_util::{gpu, gpu_without_timestamps, TOLERANCE};
 use mmbench::analysis::stage_breakdown;
 use mmbench::exec::context::Gpu;
 use mmbench::exec::{run_on, RunOptions, TimingMethod};
@@ -92,4 +92,27 @@ fn zero_iterations_are_refused() {
     let w = two_modalities();
     let err = run_on(gpu(), &w, &RunOptions { iters: 0, ..RunOptions::default() }).unwrap_err();
     assert!(err.to_string().contains("--iters"), "{err}");
+}
+
+#[test]
+fn without_timestamps_ops_are_timed_one_submission_each() {
+    let w = two_modalities();
+    let m = run_on(gpu_without_timestamps(), &w, &RunOptions { iters: 2, warmup: 0, ..RunOptions::default() }).unwrap();
+    assert_eq!(m.stats.timing, TimingMethod::PerOpSubmit);
+    m.trace.validate().unwrap();
+    assert!(m.trace.executed().all(|r| r.end_s > r.start_s));
+}
+
+/// A tensor larger than the adapter binds in one buffer names the node and both sizes.
+#[test]
+fn a_tensor_too_large_for_the_adapter_is_a_clear_error() {
+    let limits = &gpu().limits;
+    let max = limits.max_buffer_size.min(limits.max_storage_buffer_binding_size);
+    let big = (max / 4 + 1) as usize;
+    let mut b = GraphBuilder::new(1);
+    let x = b.weight("big", &[big], WeightKind::Buffer).unwrap();
+    b.relu("relu", x).unwrap();
+    let w = b.finish("big", "", vec![]);
+    let err = run_on(gpu(), &w, &RunOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("big") && err.contains(&max.to_string()) && err.contains(&(4 * big as u64).to_string()), "{err}");
 }

@@ -95,12 +95,24 @@ impl Builder<'_> {
         Ok(self.buffers.len() - 1)
     }
 
-    /// A buffer holding `values`.
-    fn upload(&mut self, node: &Node, what: &str, values: &Tensor) -> Result<usize> {
-        let i = self.alloc(node, what, values.shape(), values.len() as u64)?;
-        let words = values.to_words();
+    /// A buffer of `shape` holding `values()`, drawn only once the size has passed the adapter's limits.
+    fn upload(&mut self, node: &Node, what: &str, shape: &[usize], values: impl FnOnce() -> Tensor) -> Result<usize> {
+        let i = self.alloc(node, what, shape, shape.iter().map(|&d| d as u64).product())?;
+        let words = values().to_words();
         self.gpu.queue.write_buffer(&self.buffers[i], 0, bytemuck::cast_slice(&words));
         Ok(i)
+    }
+
+    /// The buffer of parameter `name` of weight owner `owner`, made by `make` the first time: weights shared
+    /// by a weight group (recurrent steps, ALBERT's layers) are uploaded once.
+    fn shared(&mut self, owner: &str, name: &'static str, make: impl FnOnce(&mut Self) -> Result<usize>) -> Result<usize> {
+        let key = (owner.to_string(), name);
+        if let Some(&buf) = self.shared.get(&key) {
+            return Ok(buf);
+        }
+        let buf = make(self)?;
+        self.shared.insert(key, buf);
+        Ok(buf)
     }
 }
 
@@ -154,20 +166,11 @@ impl Plan {
         let mut described: Vec<(NodeIndex, Vec<Dispatch>)> = Vec::new();
         let caps = DeviceCaps { max_groups: limits.max_compute_workgroups_per_dimension, subgroups: gpu.subgroups };
         for (i, node) in w.nodes() {
-            let value = if let Some(v) = source_values(w, i) {
-                let buffer = match &node.op {
-                    Op::Weight(_) => {
-                        let key = (weight_owner(node).to_string(), "value");
-                        match b.shared.get(&key) {
-                            Some(&buf) => buf,
-                            None => {
-                                let buf = b.upload(node, "the weight", &v)?;
-                                b.shared.insert(key, buf);
-                                buf
-                            }
-                        }
-                    }
-                    _ => b.upload(node, "the input", &v)?,
+            let value = if matches!(node.op, Op::Input(_) | Op::Weight(_)) {
+                let values = || source_values(w, i).expect("inputs and weights have values");
+                let buffer = match node.op {
+                    Op::Weight(_) => b.shared(weight_owner(node), "value", |b| b.upload(node, "the weight", &node.output.shape, values))?,
+                    _ => b.upload(node, "the input", &node.output.shape, values)?,
                 };
                 TensorRef { buffer, offset: 0, info: node.output.clone() }
             } else if node.cost.class == OpClass::View {
@@ -178,15 +181,9 @@ impl Plan {
                 let infos: Vec<TensorInfo> = inputs.iter().map(|t| t.info.clone()).collect();
                 let mut params = Vec::new();
                 for spec in param_specs(node, &infos).map_err(|e| node_error(node, e))? {
-                    let key = (weight_owner(node).to_string(), spec.name);
-                    let buffer = match b.shared.get(&key) {
-                        Some(&buf) => buf,
-                        None => {
-                            let buf = b.upload(node, &format!("parameter `{}`", spec.name), &Tensor::F32(spec.generate(&key.0)))?;
-                            b.shared.insert(key, buf);
-                            buf
-                        }
-                    };
+                    let owner = weight_owner(node);
+                    let what = format!("parameter `{}`", spec.name);
+                    let buffer = b.shared(owner, spec.name, |b| b.upload(node, &what, &spec.shape, || Tensor::F32(spec.generate(owner))))?;
                     params.push(TensorRef { buffer, offset: 0, info: TensorInfo::f32(spec.shape) });
                 }
                 let buffer = b.alloc(node, "the output", &node.output.shape, node.output.numel())?;

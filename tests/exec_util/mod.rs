@@ -30,6 +30,16 @@ pub fn gpu_without_subgroups() -> &'static Gpu {
     })
 }
 
+/// The same adapter timed as if it had no timestamp queries (each op submitted alone).
+pub fn gpu_without_timestamps() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let mut g = Gpu::new(None).unwrap_or_else(|e| panic!("no GPU adapter for the executor tests: {e}"));
+        g.timestamps = false;
+        g
+    })
+}
+
 /// Builds a graph with `build` (inputs and ops in the encoder stage of modality `m`), runs it on the GPU
 /// with NaN-poisoned outputs, and checks every op against the reference.
 pub fn check_graph(build: impl FnOnce(&mut GraphBuilder) -> NodeIndex) -> CheckReport {

@@ -5,9 +5,9 @@
 struct Params {
     n: u32, rank: u32, a_off: u32, b_off: u32,
     y_off: u32, _p0: u32, _p1: u32, _p2: u32,
-    shape: array<vec4<u32>, 2>,
-    a_stride: array<vec4<u32>, 2>,
-    b_stride: array<vec4<u32>, 2>,
+    shape: Dims8,
+    a_stride: Dims8,
+    b_stride: Dims8,
 }
 
 override KIND: u32 = 0u;

@@ -10,14 +10,22 @@ fn flat_group(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + nwg.x * (wid.y + nwg.y * wid.z);
 }
 
-// Entry `i` of a u32[8] packed as two vec4 (arrays in uniform memory have a 16-byte stride).
-fn at8(v: array<vec4<u32>, 2>, i: u32) -> u32 {
-    return v[i / 4u][i % 4u];
+// Up to 8 sizes or strides, one per axis, in a kernel's uniform params. Two vectors rather than an array:
+// helpers take them by value, and an array copied into a function is indexed in memory, per invocation,
+// which made index arithmetic the slowest part of a kernel on lavapipe.
+struct Dims8 {
+    lo: vec4<u32>,
+    hi: vec4<u32>,
+}
+
+// Entry `i` of a `Dims8`.
+fn at8(v: Dims8, i: u32) -> u32 {
+    return select(v.hi[i % 4u], v.lo[i % 4u], i < 4u);
 }
 
 // Splits the flat row-major index `i` into coordinates of `shape` (its first `rank` axes) and returns the
 // element offsets of those coordinates under two sets of strides (two operands walking one index space).
-fn strided2(i: u32, rank: u32, shape: array<vec4<u32>, 2>, s0: array<vec4<u32>, 2>, s1: array<vec4<u32>, 2>) -> vec2<u32> {
+fn strided2(i: u32, rank: u32, shape: Dims8, s0: Dims8, s1: Dims8) -> vec2<u32> {
     var rest = i;
     var off = vec2<u32>(0u);
     for (var d = i32(rank) - 1; d >= 0; d--) {

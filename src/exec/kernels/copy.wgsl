@@ -4,9 +4,9 @@
 
 struct Params {
     n: u32, rank: u32, src_off: u32, dst_off: u32,
-    shape: array<vec4<u32>, 2>,
-    src_stride: array<vec4<u32>, 2>,
-    dst_stride: array<vec4<u32>, 2>,
+    shape: Dims8,
+    src_stride: Dims8,
+    dst_stride: Dims8,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -25,10 +25,10 @@ struct Params {
     // split into several dispatches).
     row0: u32, col0: u32, batch0: u32, has_bias: u32,
     scale: f32, _p0: u32, _p1: u32, _p2: u32,
-    batch_shape: array<vec4<u32>, 2>,
+    batch_shape: Dims8,
     // Element strides of each operand's batch, 0 where it broadcasts.
-    a_bstride: array<vec4<u32>, 2>,
-    b_bstride: array<vec4<u32>, 2>,
+    a_bstride: Dims8,
+    b_bstride: Dims8,
 }
 
 override TRANSPOSE_B: bool = false;

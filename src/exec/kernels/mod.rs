@@ -175,10 +175,10 @@ pub fn collapse(shape: &[usize], strides: &[Vec<u64>]) -> (Vec<usize>, Vec<Vec<u
     (out_shape, out_strides)
 }
 
-/// Most axes a strided kernel takes (two `vec4<u32>` in its params).
+/// Most axes a strided kernel takes (a `Dims8` in its params).
 pub const MAX_RANK: usize = 8;
 
-/// Up to [`MAX_RANK`] values as a kernel's `array<vec4<u32>, 2>`.
+/// Up to [`MAX_RANK`] values as a kernel's `Dims8` (two `vec4<u32>`).
 pub fn arr8<T: Copy + TryInto<u32>>(v: &[T], what: &str) -> Result<[u32; 8]> {
     if v.len() > MAX_RANK {
         return Err(Error::Unsupported(format!("{what} has {} axes after merging contiguous ones; kernels take at most {MAX_RANK}", v.len())));

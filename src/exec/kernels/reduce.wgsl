@@ -9,10 +9,10 @@
 struct Params {
     n_out: u32, keep_rank: u32, red_rank: u32, count: u32,
     x_off: u32, y_off: u32, _p0: u32, _p1: u32,
-    keep_shape: array<vec4<u32>, 2>,
-    keep_stride: array<vec4<u32>, 2>,
-    red_shape: array<vec4<u32>, 2>,
-    red_stride: array<vec4<u32>, 2>,
+    keep_shape: Dims8,
+    keep_stride: Dims8,
+    red_shape: Dims8,
+    red_stride: Dims8,
 }
 
 override KIND: u32 = 0u;

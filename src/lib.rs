@@ -4,12 +4,14 @@
 //!
 //! The library is organised as the data flows: [`graph`] (workloads as operator DAGs) and [`hardware`]
 //! (devices, links, runtimes) are independent inputs; [`predict`] joins them into a [`trace::Trace`];
-//! [`analysis`] and [`report`] read traces.
+//! [`exec`] runs a workload for real on a GPU adapter (wgpu) into the same kind of trace; [`analysis`] and
+//! [`report`] read traces.
 
 pub mod analysis;
 pub mod calibrate;
 pub mod cli;
 pub mod error;
+pub mod exec;
 pub mod graph;
 pub mod hardware;
 pub mod predict;

@@ -5,6 +5,7 @@ mod info;
 mod list;
 mod predict;
 mod sweep;
+mod run;
 
 use crate::error::Result;
 use crate::report::Format;
@@ -34,6 +35,9 @@ pub enum Command {
     /// Characterize workloads on hardware: stages, synchronization, heterogeneity and memory, as a Markdown
     /// report, CSV files, SVG plots and Chrome traces.
     Characterize(characterize::CharacterizeArgs),
+    /// Run a workload for real on a GPU adapter (wgpu), with per-op GPU times; `--check` compares every op
+    /// with a CPU reference.
+    Run(run::RunArgs),
 }
 
 /// Options shared by commands that load a workload.
@@ -97,5 +101,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sweep(a) => sweep::run(a),
         Command::Pareto(a) => sweep::pareto_run(a),
         Command::Characterize(a) => characterize::run(a),
+        Command::Run(a) => run::run(a),
     }
 }

@@ -1,0 +1,56 @@
+//! `mmbench run`: executes a workload for real on a GPU adapter through wgpu and reports measured times.
+
+use super::{split_sets, OutputArgs, WorkloadArgs};
+use crate::error::{Error, Result};
+use crate::exec::report::{run_csv, run_table, RunReport};
+use crate::exec::{self, RunOptions};
+use crate::graph::load_workload;
+use crate::report::{self, Format};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// Timed iterations.
+    #[arg(long, default_value_t = 10)]
+    pub iters: usize,
+    /// Untimed iterations before timing.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// The adapter to run on: a case-insensitive part of its name (default: the most capable one).
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// Compare every op's output with the CPU reference (relative L2 error, unwritten elements).
+    #[arg(long)]
+    pub check: bool,
+    /// Override a workload field (`batch=8`, `variant=NAME`, `params.steps=20`). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[allow(clippy::result_large_err)] // the crate-wide error type, as every subcommand
+pub fn run(a: RunArgs) -> Result<()> {
+    let (wl_sets, hw_sets) = split_sets(&a.sets)?;
+    if let Some((key, _)) = hw_sets.first() {
+        return Err(Error::input(Default::default(), format!("`--set {key}=…`: `run` measures a real adapter, so it takes workload fields only")));
+    }
+    let w = load_workload(&a.workload.graph, &a.workload.options(wl_sets))?;
+    let opts = RunOptions { iters: a.iters, warmup: a.warmup, adapter: a.adapter.clone(), check: a.check, ..RunOptions::default() };
+    let measured = exec::run(&w, &opts)?;
+    let r = RunReport::new(&measured);
+    let text = match a.output.format {
+        Format::Table => run_table(&r),
+        Format::Json => report::json::to_json(&r)?,
+        Format::Csv => run_csv(&r)?,
+    };
+    report::emit(&text, a.output.out.as_deref())?;
+    match &r.check {
+        Some(c) if c.failures().next().is_some() => {
+            Err(Error::Unsupported(format!("{} ops differ from the CPU reference by more than {:.0e}", c.failures().count(), c.tolerance)))
+        }
+        _ => Ok(()),
+    }
+}

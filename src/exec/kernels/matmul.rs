@@ -1,0 +1,136 @@
+//! `linear` and `matmul` on the register-blocked GEMM of `matmul.wgsl`: when k, n and every offset are
+//! multiples of 4, vec4 loads (sharing rows of A across a subgroup when the device has subgroups); the scalar
+//! entry point otherwise. A grid larger than one dispatch allows is cut into several dispatches that start at
+//! a row, column or batch offset.
+
+use super::{arr8, broadcast_strides, collapse, u32_of, Dispatch, Kernel, OpArgs, TensorRef};
+use crate::error::Result;
+use crate::graph::ops::{Linear, MatMul};
+use bytemuck::{Pod, Zeroable};
+
+pub const KERNEL: Kernel = Kernel { name: "matmul", sources: &[include_str!("matmul.wgsl")] };
+/// The subgroup entry point needs the device feature, so it is its own module (after `matmul.wgsl`).
+pub const SUBGROUP_KERNEL: Kernel = Kernel { name: "matmul_subgroup", sources: &[include_str!("matmul.wgsl"), include_str!("matmul_subgroup.wgsl")] };
+
+/// Columns of C per workgroup, in every entry point.
+const TILE_N: u64 = 64;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    batch_rank: u32,
+    a_off: u32,
+    b_off: u32,
+    c_off: u32,
+    bias_off: u32,
+    row0: u32,
+    col0: u32,
+    batch0: u32,
+    has_bias: u32,
+    scale: f32,
+    _pad: [u32; 3],
+    batch_shape: [u32; 8],
+    a_bstride: [u32; 8],
+    b_bstride: [u32; 8],
+}
+
+/// One GEMM problem: `scale · A · B (+ bias)` over a (collapsed) batch.
+struct Gemm<'a> {
+    a: &'a TensorRef,
+    b: &'a TensorRef,
+    bias: Option<&'a TensorRef>,
+    m: usize,
+    n: usize,
+    k: usize,
+    transpose_b: bool,
+    scale: f32,
+    batch: Vec<usize>,
+    a_bstride: Vec<u64>,
+    b_bstride: Vec<u64>,
+}
+
+/// `x [..., in] · weight [in, out] + bias`: the leading axes of x are the rows of one GEMM.
+pub fn linear(a: &OpArgs, l: &Linear) -> Result<Vec<Dispatch>> {
+    let x = &a.inputs[0];
+    let k = *x.shape().last().expect("linear input has rank >= 1");
+    let rows = (x.numel() / k as u64) as usize;
+    gemm(
+        a,
+        Gemm {
+            a: x,
+            b: &a.params[0],
+            bias: if l.bias { a.params.get(1) } else { None },
+            m: rows,
+            n: l.out,
+            k,
+            transpose_b: false,
+            scale: 1.0,
+            batch: vec![],
+            a_bstride: vec![],
+            b_bstride: vec![],
+        },
+    )
+}
+
+/// Batched `a · b` (or `a · bᵀ`) with broadcast batch axes.
+pub fn matmul(a: &OpArgs, mm: &MatMul) -> Result<Vec<Dispatch>> {
+    let (x, y) = (&a.inputs[0], &a.inputs[1]);
+    let (batch, m, k, n) = mm.dims(x.shape(), y.shape()).map_err(crate::error::Error::Unsupported)?;
+    let (ra, rb) = (x.shape().len(), y.shape().len());
+    // Batch strides in elements: one batch step of A is a whole [m, k] matrix.
+    let scaled = |s: Vec<u64>, by: u64| s.into_iter().map(|v| v * by).collect::<Vec<_>>();
+    let sa = scaled(broadcast_strides(&x.shape()[..ra - 2], &batch), (m * k) as u64);
+    let sb = scaled(broadcast_strides(&y.shape()[..rb - 2], &batch), (k * n) as u64);
+    let (batch, strides) = collapse(&batch, &[sa, sb]);
+    let [a_bstride, b_bstride]: [Vec<u64>; 2] = strides.try_into().expect("two operands");
+    gemm(a, Gemm { a: x, b: y, bias: None, m, n, k, transpose_b: mm.transpose_b, scale: mm.scale, batch, a_bstride, b_bstride })
+}
+
+fn gemm(args: &OpArgs, g: Gemm) -> Result<Vec<Dispatch>> {
+    let out = args.output;
+    let aligned = |t: &TensorRef| t.offset.is_multiple_of(4);
+    let vec4 = g.k.is_multiple_of(4) && g.n.is_multiple_of(4) && aligned(g.a) && aligned(g.b) && aligned(out) && g.bias.is_none_or(aligned);
+    // (module, entry point, rows of C per workgroup)
+    let (kernel, entry, tile_m): (&'static Kernel, _, u64) =
+        if vec4 && args.caps.subgroups { (&SUBGROUP_KERNEL, "mm_subgroup", 32) } else { (&KERNEL, "mm", 64) };
+    let flag = |b: bool| f64::from(u8::from(b));
+    let constants = vec![("TRANSPOSE_B", flag(g.transpose_b)), ("VEC4", flag(vec4))];
+    let template = Params {
+        m: u32_of(g.m, "rows")?,
+        n: u32_of(g.n, "columns")?,
+        k: u32_of(g.k, "inner dimension")?,
+        batch_rank: g.batch.len() as u32,
+        a_off: g.a.off(),
+        b_off: g.b.off(),
+        c_off: out.off(),
+        bias_off: g.bias.map_or(0, TensorRef::off),
+        row0: 0,
+        col0: 0,
+        batch0: 0,
+        has_bias: u32::from(g.bias.is_some()),
+        scale: g.scale,
+        _pad: [0; 3],
+        batch_shape: arr8(&g.batch, "the batch")?,
+        a_bstride: arr8(&g.a_bstride, "the batch")?,
+        b_bstride: arr8(&g.b_bstride, "the batch")?,
+    };
+    // A dummy for the bias binding when there is none: A's buffer, bound read-only like the bias.
+    let buffers = vec![g.a.buffer, g.b.buffer, g.bias.unwrap_or(g.a).buffer, out.buffer];
+    let counts = [(g.n as u64).div_ceil(TILE_N), (g.m as u64).div_ceil(tile_m), g.batch.iter().product::<usize>() as u64];
+    let max = u64::from(args.caps.max_groups);
+    let mut dispatches = Vec::new();
+    // Usually one dispatch; a dimension past the limit is cut into chunks that start further on.
+    for z0 in (0..counts[2]).step_by(max as usize) {
+        for y0 in (0..counts[1]).step_by(max as usize) {
+            for x0 in (0..counts[0]).step_by(max as usize) {
+                let p = Params { row0: u32_of(y0 * tile_m, "rows")?, col0: u32_of(x0 * TILE_N, "columns")?, batch0: z0 as u32, ..template };
+                let groups = [(counts[0] - x0).min(max) as u32, (counts[1] - y0).min(max) as u32, (counts[2] - z0).min(max) as u32];
+                dispatches.push(Dispatch::new(kernel, entry, &p, buffers.clone(), groups).with(constants.clone()));
+            }
+        }
+    }
+    Ok(dispatches)
+}

@@ -1,0 +1,118 @@
+//! A small two-modality graph runs end to end through the public API: every op matches the CPU reference,
+//! the measured trace is valid and laid out like a predicted one, and what cannot run says why.
+#![cfg(feature = "gpu")]
+
+mod exec_util;
+
+use exec_util::{gpu, gpu_without_timestamps, TOLERANCE};
+use mmbench::analysis::stage_breakdown;
+use mmbench::exec::context::Gpu;
+use mmbench::exec::{run_on, RunOptions, TimingMethod};
+use mmbench::graph::ops::{ReduceKind, UnaryFn, WeightKind};
+use mmbench::graph::{DType, GraphBuilder, Stage, Workload};
+use mmbench::trace::{RecordKind, TraceSource};
+use mmbench::Error;
+
+/// audio [2, 16] and image [2, 3, 8, 8] encoders, concat fusion, a shared-weight head and a mean.
+fn two_modalities() -> Workload {
+    let mut b = GraphBuilder::new(2);
+    b.set_stage(Stage::Encoder, Some("audio"));
+    let a = b.input("audio/x", &[2, 16], DType::F32).unwrap();
+    let a = b.linear("audio/fc", a, 32, true).unwrap();
+    let a = b.relu("audio/relu", a).unwrap();
+    b.set_stage(Stage::Encoder, Some("image"));
+    let i = b.input("image/x", &[2, 3, 8, 8], DType::F32).unwrap();
+    let i = b.flatten("image/flat", i, 1).unwrap();
+    let i = b.linear("image/fc", i, 32, false).unwrap();
+    let i = b.unary("image/gelu", UnaryFn::Gelu, i).unwrap();
+    b.set_stage(Stage::Fusion, None);
+    let f = b.concat("fusion/cat", &[a, i], 1).unwrap();
+    let g = b.weight("fusion/gate", &[64], WeightKind::Param).unwrap();
+    let f = b.binary("fusion/gate_mul", mmbench::graph::ops::BinaryKind::Mul, f, g).unwrap();
+    b.set_stage(Stage::Head, None);
+    let group = b.qualified("tied");
+    let mut h = f;
+    for l in 0..2 {
+        h = b.scope(&format!("head{l}"), |b| b.shared(&group, |b| b.linear("fc", h, 64, true))).unwrap();
+    }
+    let h = b.softmax("head/softmax", h, -1).unwrap();
+    let out = b.reduce("head/mean", ReduceKind::Mean, h, &[0], false).unwrap();
+    b.finish("two-modalities", "test graph", vec![out])
+}
+
+#[test]
+fn small_graph_runs_and_matches_the_reference() {
+    let w = two_modalities();
+    let m = run_on(gpu(), &w, &RunOptions { iters: 3, warmup: 1, check: true, ..RunOptions::default() }).unwrap();
+    let check = m.stats.check.as_ref().expect("checked");
+    assert_eq!(check.ops.len(), w.compute_ops());
+    for o in &check.ops {
+        assert!(o.passed(TOLERANCE), "{} (`{}`): error {:e}, {} unwritten", o.name, o.op, o.rel_l2, o.unwritten);
+    }
+    let t = &m.trace;
+    t.validate().unwrap();
+    assert_eq!(t.source, TraceSource::Measured { adapter: gpu().name().to_string() });
+    assert_eq!(t.devices, vec!["gpu".to_string()]);
+    assert_eq!(t.ops.iter().filter(|r| r.kind == RecordKind::Input).count(), 2);
+    assert_eq!(t.executed().count(), w.compute_ops());
+    assert!(t.latency_s > 0.0 && t.latency_s == m.stats.wall.median_s.max(t.latency_s));
+    // Stage breakdown: both encoders, fusion and head, adding up to the latency.
+    let stages = stage_breakdown(t);
+    assert_eq!(stages.len(), 4);
+    let total: f64 = stages.iter().map(|s| s.seconds).sum();
+    assert!((total - t.latency_s).abs() < 1e-9 * t.latency_s.max(1.0), "{total} vs {}", t.latency_s);
+    assert_eq!(m.stats.iterations, 3);
+    assert_eq!(m.stats.ops.len(), w.compute_ops());
+    if gpu().timestamps {
+        assert_eq!(m.stats.timing, TimingMethod::TimestampQuery);
+    }
+}
+
+#[test]
+fn an_op_without_a_kernel_is_a_clear_error() {
+    let mut b = GraphBuilder::new(1);
+    let x = b.input("x", &[1, 3, 8, 8], DType::F32).unwrap();
+    b.conv("enc/conv", x, 2, 4, 3, 1, 1, true).unwrap();
+    let w = b.finish("conv", "", vec![]);
+    let err = run_on(gpu(), &w, &RunOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("op `conv2d` has no") && msg.contains("enc/conv"), "{msg}");
+}
+
+#[test]
+fn an_unknown_adapter_lists_the_available_ones() {
+    let err = Gpu::new(Some("no-such-adapter-xyz")).err().expect("no adapter has this name");
+    let msg = err.to_string();
+    assert!(msg.contains("no-such-adapter-xyz") && msg.contains(gpu().name()), "{msg}");
+}
+
+#[test]
+fn zero_iterations_are_refused() {
+    let w = two_modalities();
+    let err = run_on(gpu(), &w, &RunOptions { iters: 0, ..RunOptions::default() }).unwrap_err();
+    assert!(err.to_string().contains("--iters"), "{err}");
+}
+
+#[test]
+fn without_timestamps_ops_are_timed_one_submission_each() {
+    let w = two_modalities();
+    let m = run_on(gpu_without_timestamps(), &w, &RunOptions { iters: 2, warmup: 0, ..RunOptions::default() }).unwrap();
+    assert_eq!(m.stats.timing, TimingMethod::PerOpSubmit);
+    m.trace.validate().unwrap();
+    assert!(m.trace.executed().all(|r| r.end_s > r.start_s));
+}
+
+/// A tensor larger than the adapter binds in one buffer names the node and both sizes.
+#[test]
+fn a_tensor_too_large_for_the_adapter_is_a_clear_error() {
+    let limits = &gpu().limits;
+    let max = limits.max_buffer_size.min(limits.max_storage_buffer_binding_size);
+    let big = (max / 4 + 1) as usize;
+    let mut b = GraphBuilder::new(1);
+    let x = b.weight("big", &[big], WeightKind::Buffer).unwrap();
+    b.relu("relu", x).unwrap();
+    let w = b.finish("big", "", vec![]);
+    let err = run_on(gpu(), &w, &RunOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("big") && err.contains(&max.to_string()) && err.contains(&(4 * big as u64).to_string()), "{err}");
+}

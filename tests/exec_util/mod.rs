@@ -1,0 +1,66 @@
+//! Shared by the `exec_*` tests: one device for the whole test binary, and "build a one-op graph, run it
+//! on the GPU, compare with the CPU reference".
+//!
+//! There is deliberately no skip when no adapter exists: CI installs lavapipe (`mesa-vulkan-drivers`), so a
+//! missing adapter is a broken environment and the tests fail.
+
+#![allow(dead_code)]
+
+use mmbench::exec::context::Gpu;
+use mmbench::exec::{check_on, CheckReport};
+use mmbench::graph::{GraphBuilder, Stage};
+use petgraph::graph::NodeIndex;
+use std::sync::OnceLock;
+
+/// The largest relative L2 error a kernel may have against the reference.
+pub const TOLERANCE: f64 = 1e-4;
+
+pub fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| Gpu::new(None).unwrap_or_else(|e| panic!("no GPU adapter for the executor tests: {e}")))
+}
+
+/// The same adapter with subgroup kernels turned off, so that their fallbacks are tested too.
+pub fn gpu_without_subgroups() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let mut g = Gpu::new(None).unwrap_or_else(|e| panic!("no GPU adapter for the executor tests: {e}"));
+        g.subgroups = false;
+        g
+    })
+}
+
+/// The same adapter timed as if it had no timestamp queries (each op submitted alone).
+pub fn gpu_without_timestamps() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let mut g = Gpu::new(None).unwrap_or_else(|e| panic!("no GPU adapter for the executor tests: {e}"));
+        g.timestamps = false;
+        g
+    })
+}
+
+/// Builds a graph with `build` (inputs and ops in the encoder stage of modality `m`), runs it on the GPU
+/// with NaN-poisoned outputs, and checks every op against the reference.
+pub fn check_graph(build: impl FnOnce(&mut GraphBuilder) -> NodeIndex) -> CheckReport {
+    check_graph_on(gpu(), build)
+}
+
+/// [`check_graph`] on a given device.
+pub fn check_graph_on(gpu: &Gpu, build: impl FnOnce(&mut GraphBuilder) -> NodeIndex) -> CheckReport {
+    let mut b = GraphBuilder::new(1);
+    b.set_stage(Stage::Encoder, Some("m"));
+    let out = build(&mut b);
+    let w = b.finish("test", "", vec![out]);
+    check_on(gpu, &w, TOLERANCE).unwrap_or_else(|e| panic!("running the graph failed: {e}"))
+}
+
+/// Fails with the offending op unless every op matches the reference and wrote every element.
+pub fn assert_all_pass(r: &CheckReport) -> Result<(), proptest::test_runner::TestCaseError> {
+    proptest::prop_assert!(!r.ops.is_empty(), "no op ran");
+    for o in &r.ops {
+        proptest::prop_assert!(o.unwritten == 0, "{} (`{}`) left {} of {} elements unwritten", o.name, o.op, o.unwritten, o.elements);
+        proptest::prop_assert!(o.rel_l2 < TOLERANCE, "{} (`{}`) relative L2 error {:e}", o.name, o.op, o.rel_l2);
+    }
+    Ok(())
+}

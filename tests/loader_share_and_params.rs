@@ -74,6 +74,19 @@ fn parameters_can_be_used_in_integer_arithmetic() {
 }
 
 #[test]
+fn division_is_integer_and_binds_like_multiplication() {
+    // A token grid that follows a volume: 128 / 16 = 8; left to right, so `* 5 / 8` multiplies first.
+    let w = parse(&embedding("${words} / 4"), &[]).unwrap();
+    assert_eq!(w.params(), 7 * 300, "30 / 4 rounds toward zero");
+    let w = parse(&embedding("${words} * 5 / 8"), &[]).unwrap();
+    assert_eq!(w.params(), 18 * 300, "(30 * 5) / 8 = 18, not 30 * (5 / 8) = 0");
+    let w = parse(&embedding("${words} / 3 + 100 / 10 / 5 - 1"), &[]).unwrap();
+    assert_eq!(w.params(), (10 + 2 - 1) * 300);
+    let err = parse(&embedding("${words} / 0"), &[]).unwrap_err();
+    assert!(err.contains("modalities.q.encoder[0].embedding.vocab") && err.contains("divides by zero"), "{err}");
+}
+
+#[test]
 fn arithmetic_errors_name_the_field() {
     let err = parse(&embedding("${scale} + 1"), &[]).unwrap_err();
     assert!(err.contains("modalities.q.encoder[0].embedding.vocab") && err.contains("`${scale}` in `${scale} + 1` is not an integer"), "{err}");

@@ -9,8 +9,9 @@
 //! items (by name, `prev`, a modality name for its encoder output, `fusion` or `head`). Blocks with the same
 //! `share:` value are one module called several times (a CNN run on chunks of frames): parameters count once,
 //! work every call. `params:` defines values that any field can use as `${name}` (`${batch}` always exists), or
-//! in integer arithmetic such as `"${vocab} + 1"`; `variants:` holds named partial documents that
-//! `--set variant=NAME` (or `--set fusion=NAME`) merges over the file. See the README for the full schema.
+//! in integer arithmetic (`+`, `-`, `*`, integer `/`) such as `"${vocab} + 1"`; `variants:` holds named partial
+//! documents that `--set variant=NAME` (or `--set fusion=NAME`) merges over the file. See the README for the full
+//! schema.
 
 use super::blocks::{self, Block};
 use super::builder::{BuildError, GraphBuilder};
@@ -361,9 +362,11 @@ fn substitute(v: &mut Value, params: &HashMap<String, Value>, path: &str, doc: &
     Ok(())
 }
 
-/// Integer arithmetic over parameters, e.g. `"${vocab} + 1"` (an embedding with a padding row): integers and
-/// `${name}` joined by `+`, `-` and `*`, multiplication first. `None` when `s` is not such an expression (it is
-/// then left as text).
+/// Integer arithmetic over parameters, e.g. `"${vocab} + 1"` (an embedding with a padding row) or
+/// `"${volume} / 16"` (a token grid that follows a scaled volume): integers and `${name}` joined by `+`, `-`, `*`
+/// and `/`, multiplication and division first and left to right (`"${side} * 5 / 8"` multiplies, then divides).
+/// `/` is integer division, rounding toward zero; dividing by zero is an error. `None` when `s` is not such an
+/// expression (it is then left as text).
 fn evaluate(s: &str, lookup: &dyn Fn(&str) -> std::result::Result<Value, String>) -> Option<std::result::Result<i64, String>> {
     enum Tok {
         Num(i64),
@@ -377,7 +380,7 @@ fn evaluate(s: &str, lookup: &dyn Fn(&str) -> std::result::Result<Value, String>
             let end = r.find('}')?;
             toks.push(Tok::Param(r[..end].to_string()));
             rest = &r[end + 1..];
-        } else if let Some(c) = rest.chars().next().filter(|c| matches!(c, '+' | '-' | '*')) {
+        } else if let Some(c) = rest.chars().next().filter(|c| matches!(c, '+' | '-' | '*' | '/')) {
             toks.push(Tok::Op(c));
             rest = &rest[1..];
         } else {
@@ -401,12 +404,17 @@ fn evaluate(s: &str, lookup: &dyn Fn(&str) -> std::result::Result<Value, String>
     };
     let overflow = || format!("`{s}` overflows");
     let eval = || -> std::result::Result<i64, String> {
-        // Sum of products: fold each run of `*` into a term, then add or subtract the terms.
+        // Sum of products: fold each run of `*` and `/` into a term, then add or subtract the terms.
         let (mut sum, mut term, mut sign) = (0i64, value(&toks[0])?, 1i64);
         for pair in toks[1..].chunks(2) {
             let (Tok::Op(op), x) = (&pair[0], value(&pair[1])?) else { unreachable!("operators sit at odd positions") };
             if *op == '*' {
                 term = term.checked_mul(x).ok_or_else(overflow)?;
+            } else if *op == '/' {
+                if x == 0 {
+                    return Err(format!("`{s}` divides by zero"));
+                }
+                term = term.checked_div(x).ok_or_else(overflow)?;
             } else {
                 sum = sum.checked_add(sign * term).ok_or_else(overflow)?;
                 (term, sign) = (x, if *op == '+' { 1 } else { -1 });

@@ -166,7 +166,15 @@ pub fn map_read(gpu: &Gpu, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>
     let flag = done.clone();
     slice.map_async(wgpu::MapMode::Read, move |r| *flag.lock().unwrap_or_else(|p| p.into_inner()) = Some(r));
     gpu.wait()?;
-    let outcome = done.lock().unwrap_or_else(|p| p.into_inner()).take();
+    // When several threads share the device, another thread's poll may be the one that runs this map's
+    // callback, a moment after our own poll returned: wait for it (bounded) instead of failing.
+    let mut outcome = done.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while outcome.is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_micros(200));
+        gpu.wait()?;
+        outcome = done.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
     match outcome {
         Some(Ok(())) => {}
         Some(Err(e)) => return Err(Error::Unsupported(format!("reading a GPU buffer back: {e}"))),

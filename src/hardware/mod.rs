@@ -114,6 +114,15 @@ pub struct Device {
     #[serde(default = "default_tile")]
     pub gemm_tile: [u32; 2],
     pub efficiency: EfficiencyTable,
+    /// Curves for particular op types (`conv3d`, `softmax`, `gru_cell`, ...) that override their class's,
+    /// where one kernel performs unlike the rest of its class (fitted by `mmbench calibrate`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kernel_efficiency: BTreeMap<String, Efficiency>,
+    /// Whether an op's memory traffic overlaps its arithmetic (`true`: time is the larger of the two, as on
+    /// GPUs and out-of-order CPUs; `false`: the sum, as for a software Vulkan driver that runs shaders on a
+    /// CPU in lockstep).
+    #[serde(default = "yes")]
+    pub overlap_compute_memory: bool,
     /// Thermal design power, watts (for power-aware design-space studies).
     #[serde(default)]
     pub tdp_w: Option<f64>,
@@ -621,6 +630,16 @@ fn validate_device(d: &Device, base: &str, loc: &dyn Report) -> Result<()> {
     let e = &d.efficiency;
     for (class, c) in [("matmul", &e.matmul), ("conv", &e.conv), ("elementwise", &e.elementwise), ("reduction", &e.reduction), ("movement", &e.movement)] {
         let f = format!("{base}.efficiency.{class}");
+        for (name, x) in [("compute", c.compute), ("memory", c.memory)] {
+            if !(x > 0.0 && x <= 1.0) {
+                return Err(loc.error(&format!("{f}.{name}"), format!("an efficiency is a fraction in (0, 1], got {x}")));
+            }
+        }
+        non_negative(c.compute_half_mflop, &format!("{f}.compute_half_mflop"), loc)?;
+        non_negative(c.memory_half_kb, &format!("{f}.memory_half_kb"), loc)?;
+    }
+    for (kind, c) in &d.kernel_efficiency {
+        let f = format!("{base}.kernel_efficiency.{kind}");
         for (name, x) in [("compute", c.compute), ("memory", c.memory)] {
             if !(x > 0.0 && x <= 1.0) {
                 return Err(loc.error(&format!("{f}.{name}"), format!("an efficiency is a fraction in (0, 1], got {x}")));

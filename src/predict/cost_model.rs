@@ -13,7 +13,7 @@
 //! smaller tiles or split K for small problems.
 
 use crate::graph::{GemmShape, OpClass, OpCost};
-use crate::hardware::{Device, Runtime};
+use crate::hardware::{Device, Efficiency, Runtime};
 use serde::Serialize;
 
 /// What limits an op's time.
@@ -114,11 +114,16 @@ pub fn op_time(cost: &OpCost, dev: &Device, rt: &Runtime) -> OpTime {
 
 /// [`op_time`] with the device's rates already resolved.
 pub fn op_time_at(cost: &OpCost, rates: &DeviceRates) -> OpTime {
+    op_time_with(cost, rates, None)
+}
+
+/// [`op_time_at`] with an op-type curve that replaces the class's (a device's `kernel_efficiency`).
+pub fn op_time_with(cost: &OpCost, rates: &DeviceRates, kernel: Option<&Efficiency>) -> OpTime {
     if !cost.class.launches_kernel() || cost.kernels == 0 {
         return OpTime::ZERO;
     }
     let dev = rates.device;
-    let eff = dev.efficiency.of(cost.class);
+    let eff = kernel.unwrap_or_else(|| dev.efficiency.of(cost.class));
     let flops = cost.flops as f64;
     let bytes = cost.bytes() as f64;
     let wave = cost.gemm.as_ref().map_or(1.0, |g| wave_utilization(g, dev));
@@ -130,7 +135,7 @@ pub fn op_time_at(cost: &OpCost, rates: &DeviceRates) -> OpTime {
     let compute_s = if flops > 0.0 { flops / (rates.peak(cost.class) * share * eff.compute_at(flops) * wave) } else { 0.0 };
     let memory_s = if bytes > 0.0 { bytes / (rates.mem_bw * bw_share * eff.memory_at(bytes)) } else { 0.0 };
     let overhead_s = f64::from(cost.kernels) * rates.kernel_overhead_s;
-    let work = compute_s.max(memory_s);
+    let work = if dev.overlap_compute_memory { compute_s.max(memory_s) } else { compute_s + memory_s };
     let bound = if overhead_s >= work {
         Bound::Overhead
     } else if compute_s >= memory_s {
@@ -187,6 +192,8 @@ mod tests {
                 reduction: flat(1.0, 0.5),
                 movement: flat(1.0, 0.5),
             },
+            kernel_efficiency: Default::default(),
+            overlap_compute_memory: true,
             tdp_w: None,
             die_mm2: None,
             sources: vec![],
@@ -271,6 +278,23 @@ mod tests {
         let c = OpCost { max_units: Some(1), ..cost(OpClass::Elementwise, 1_000_000_000, 0, None) };
         let t = op_time(&c, &device(), &runtime());
         assert!((t.compute_s - 1e-2).abs() < 1e-12, "{}", t.compute_s);
+    }
+
+    #[test]
+    fn kernel_curves_override_the_class_and_lockstep_devices_add_the_terms() {
+        let c = cost(OpClass::Elementwise, 1_000_000, 4_000_000, None);
+        let special = Efficiency { compute: 0.1, compute_half_mflop: 0.0, memory: 0.25, memory_half_kb: 0.0 };
+        let mut d = device();
+        let rates = DeviceRates::new(&d, &runtime());
+        // 4 MB at 1000 GB/s x 0.25 = 16 us (instead of 8 us with the class curve).
+        let t = op_time_with(&c, &rates, Some(&special));
+        assert!((t.memory_s - 16e-6).abs() < 1e-15);
+        assert!((t.compute_s - 1e-6).abs() < 1e-15);
+        assert!((t.total_s - 18e-6).abs() < 1e-12);
+        d.overlap_compute_memory = false;
+        let rates = DeviceRates::new(&d, &runtime());
+        // Summed: 2 us overhead + 16 us + 1 us.
+        assert!((op_time_with(&c, &rates, Some(&special)).total_s - 19e-6).abs() < 1e-12);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! its device, stream, duration, host issue cost and dependencies, plus the copies that placement makes
 //! necessary. Building the plan is where placement and runtime choices are checked.
 
-use super::cost_model::{op_time_at, transfer_time, DeviceRates, OpTime};
+use super::cost_model::{op_time_with, transfer_time, DeviceRates, OpTime};
 use crate::error::{Error, Result};
 use crate::graph::{Op, OpClass, Stage, Workload};
 use crate::hardware::{Hardware, Runtime, Streams};
@@ -284,7 +284,10 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
         all_deps.extend_from_slice(&pending);
         let deps_range = deps_start..all_deps.len() as u32;
         loc[i] = Loc::At(dev);
-        let time = op_time_at(&node.cost, &rates[dev as usize]);
+        // Op-type curves exist only on calibrated devices; the lookup is skipped otherwise (sweeps).
+        let dev_rates = &rates[dev as usize];
+        let kernel_curve = if dev_rates.device.kernel_efficiency.is_empty() { None } else { dev_rates.device.kernel_efficiency.get(&node.op.kind()) };
+        let time = op_time_with(&node.cost, dev_rates, kernel_curve);
         let on_host = dev == host;
         let dispatch = if node.continues_call { 0.0 } else { op_overhead };
         let mut host_cost = dispatch + if on_host { 0.0 } else { f64::from(node.cost.kernels) * launch };

@@ -116,3 +116,42 @@ fn a_tensor_too_large_for_the_adapter_is_a_clear_error() {
     let err = run_on(gpu(), &w, &RunOptions::default()).unwrap_err().to_string();
     assert!(err.contains("big") && err.contains(&max.to_string()) && err.contains(&(4 * big as u64).to_string()), "{err}");
 }
+
+/// An image encoder whose input comes from host work (a decoder) and whose result a second host item reads
+/// back (an `.item()`): both run on the CPU between GPU submissions, in order.
+fn with_host_work() -> Workload {
+    use mmbench::graph::ops::HostWork;
+    use mmbench::graph::Op;
+    let host = |label: &str, output: Vec<usize>| {
+        Op::HostWork(HostWork { label: label.into(), output, flops_per_sample: 2_000_000, bytes_per_sample: 64 * 1024, threads: Some(1), dtype: DType::F32, batch: 2 })
+    };
+    let mut b = GraphBuilder::new(2);
+    b.set_stage(Stage::Encoder, Some("image"));
+    let raw = b.input("image/raw", &[2, 100], DType::F32).unwrap();
+    let x = b.add("image/decode", host("decode", vec![48]), &[raw]).unwrap();
+    let x = b.linear("image/fc", x, 16, true).unwrap();
+    b.set_stage(Stage::Head, None);
+    let s = b.reduce("head/sum", ReduceKind::Sum, x, &[1], false).unwrap();
+    let check = b.add("head/item", host("item", vec![]), &[s]).unwrap();
+    b.finish("host-work", "test graph", vec![s, check])
+}
+
+#[test]
+fn host_work_runs_on_the_cpu_between_submissions() {
+    let w = with_host_work();
+    for g in [gpu(), gpu_without_timestamps()] {
+        let m = run_on(g, &w, &RunOptions { iters: 3, warmup: 1, check: true, ..Default::default() }).unwrap();
+        let check = m.stats.check.as_ref().unwrap();
+        assert_eq!(check.failures().count(), 0, "{check:?}");
+        m.trace.validate().unwrap();
+        let at = |name: &str| m.trace.ops.iter().find(|r| r.name == name).unwrap();
+        let (decode, fc, sum, item) = (at("image/decode"), at("image/fc"), at("head/sum"), at("head/item"));
+        // Program order on one timeline: the decode finishes before the GPU reads its output, and the
+        // `.item()` starts only once the reduction it reads has finished.
+        assert!(decode.end_s <= fc.start_s + 1e-9, "{decode:?} {fc:?}");
+        assert!(sum.end_s <= item.start_s + 1e-9, "{sum:?} {item:?}");
+        // 2 x 2 MFLOP of host work takes measurable time.
+        assert!(decode.end_s - decode.start_s > 1e-5);
+        assert!(m.trace.latency_s >= item.end_s);
+    }
+}

@@ -25,35 +25,84 @@ impl Line {
 /// Fits `t = a + b x` minimizing the sum of squared relative errors `((a + b x - t) / t)^2`, with `a >= 0`
 /// and `b >= 0`. `None` with fewer than two distinct `x` or non-positive times.
 pub fn fit_line(points: &[(f64, f64)]) -> Option<Line> {
-    if points.iter().any(|&(x, t)| t.is_nan() || t <= 0.0 || !x.is_finite()) {
-        return None;
-    }
     let distinct = points.iter().map(|p| p.0.to_bits()).collect::<std::collections::HashSet<_>>().len();
     if distinct < 2 {
         return None;
     }
-    // Weighted least squares, weight 1/t^2: normal equations of [1, x] . [a, b] = t.
-    let (mut s00, mut s01, mut s11, mut r0, mut r1) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for &(x, t) in points {
-        let w = 1.0 / (t * t);
-        s00 += w;
-        s01 += w * x;
-        s11 += w * x * x;
-        r0 += w * t;
-        r1 += w * x * t;
-    }
-    let det = s00 * s11 - s01 * s01;
-    let (mut a, mut b) = ((r0 * s11 - r1 * s01) / det, (s00 * r1 - s01 * r0) / det);
-    // Constrained solutions: a line through the origin, or a constant.
-    if a < 0.0 {
-        a = 0.0;
-        b = r1 / s11;
-    }
-    if b < 0.0 {
-        b = 0.0;
-        a = r0 / s00;
-    }
+    let rows: Vec<([f64; 2], f64)> = points.iter().map(|&(x, t)| ([1.0, x], t)).collect();
+    let [a, b] = fit_nonnegative(&rows)?;
     Some(Line { intercept: a, slope: b })
+}
+
+/// Fits `t = c · features` minimizing the sum of squared relative errors `((c · f - t) / t)^2` subject to
+/// every `c >= 0`: a time is a sum of non-negative costs (a fixed part, a part per FLOP, a part per byte),
+/// and every point's relative error counts the same, so that small kernels matter as much as large ones.
+/// Solved exactly by trying every subset of the coefficients free (the rest held at zero) and keeping the
+/// best feasible one (D is 2 or 3 here, so 3 or 7 small systems). `None` when a time is not positive or
+/// finite, or no subset has a solution.
+pub fn fit_nonnegative<const D: usize>(rows: &[([f64; D], f64)]) -> Option<[f64; D]> {
+    if rows.is_empty() || rows.iter().any(|(f, t)| !(t.is_finite() && *t > 0.0) || f.iter().any(|x| !x.is_finite())) {
+        return None;
+    }
+    let mut best: Option<([f64; D], f64)> = None;
+    for mask in 1u32..(1 << D) {
+        let free: Vec<usize> = (0..D).filter(|&j| mask & (1 << j) != 0).collect();
+        let Some(sol) = solve_weighted(rows, &free) else { continue };
+        if sol.iter().any(|&c| c < 0.0) {
+            continue;
+        }
+        let mut c = [0.0; D];
+        for (&j, &x) in free.iter().zip(&sol) {
+            c[j] = x;
+        }
+        let err: f64 = rows.iter().map(|(f, t)| ((dot(f, &c) - t) / t).powi(2)).sum();
+        if best.as_ref().is_none_or(|(_, e)| err < *e - 1e-15 * e.abs()) {
+            best = Some((c, err));
+        }
+    }
+    best.map(|(c, _)| c)
+}
+
+fn dot<const D: usize>(a: &[f64; D], b: &[f64; D]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Unconstrained weighted least squares (weights `1/t^2`) on the features in `free`: the normal equations,
+/// solved by Gaussian elimination with partial pivoting. `None` when they are singular.
+fn solve_weighted<const D: usize>(rows: &[([f64; D], f64)], free: &[usize]) -> Option<Vec<f64>> {
+    let n = free.len();
+    // Columns are scaled to unit size first: FLOP counts and constants differ by ten orders of magnitude.
+    let scale: Vec<f64> = free.iter().map(|&j| rows.iter().map(|(f, _)| f[j].abs()).fold(0.0, f64::max)).collect();
+    if scale.iter().any(|&s| s == 0.0) {
+        return None;
+    }
+    let mut m = vec![vec![0.0; n + 1]; n];
+    for (f, t) in rows {
+        let w = 1.0 / (t * t);
+        for r in 0..n {
+            let fr = f[free[r]] / scale[r];
+            for c in 0..n {
+                m[r][c] += w * fr * f[free[c]] / scale[c];
+            }
+            m[r][n] += w * fr * t;
+        }
+    }
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&a, &b| m[a][col].abs().total_cmp(&m[b][col].abs()))?;
+        if m[pivot][col].abs() < 1e-12 * m.iter().map(|r| r[col].abs()).fold(0.0, f64::max).max(f64::MIN_POSITIVE) {
+            return None;
+        }
+        m.swap(col, pivot);
+        for r in 0..n {
+            if r != col {
+                let k = m[r][col] / m[col][col];
+                for c in col..=n {
+                    m[r][c] -= k * m[col][c];
+                }
+            }
+        }
+    }
+    Some((0..n).map(|r| m[r][n] / m[r][r] / scale[r]).collect())
 }
 
 /// Efficiency-curve fields from a fitted line, given the peak rate `rate` (FLOP/s or bytes/s) and the fixed
@@ -109,6 +158,30 @@ mod tests {
         let x = 7e6;
         let model = k + x / (rate * e2 * x / (x + half2));
         assert!((model - line.at(x)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_plane_of_fixed_flop_and_byte_costs_is_recovered() {
+        // t = 40 us + F / 8 GFLOP/s + B / 4 GB/s over a mix of compute- and memory-heavy shapes.
+        let truth = [40e-6, 1.0 / 8e9, 1.0 / 4e9];
+        let rows: Vec<([f64; 3], f64)> = (0..30)
+            .map(|i| {
+                let f = 1e5 * 2.1f64.powi(i % 10);
+                let b = 4e3 * 3.3f64.powi(i % 7);
+                let feats = [1.0, f, b];
+                let noise = 1.0 + 0.02 * ((i * 5 % 7) as f64 - 3.0) / 3.0;
+                (feats, dot(&feats, &truth) * noise)
+            })
+            .collect();
+        let c = fit_nonnegative(&rows).unwrap();
+        for j in 0..3 {
+            assert!((c[j] / truth[j] - 1.0).abs() < 0.06, "coefficient {j}: {c:?}");
+        }
+        // A cost that does not exist comes out as zero, not negative.
+        let flat: Vec<([f64; 3], f64)> = rows.iter().map(|(f, _)| (*f, 40e-6 + f[1] / 8e9)).collect();
+        let c = fit_nonnegative(&flat).unwrap();
+        assert!(c[2] >= 0.0 && c[2] < 1e-15, "{c:?}");
+        assert!((c[1] * 8e9 - 1.0).abs() < 1e-6);
     }
 
     #[test]

@@ -2,5 +2,6 @@
 //! device (never to the workloads it is later validated on).
 
 pub mod fit;
+pub mod suite;
 
-pub use fit::{efficiency_from_line, fit_line, median, Line};
+pub use fit::{efficiency_from_line, fit_line, fit_nonnegative, median, Line};

@@ -2,7 +2,7 @@
 //! so an error in one op does not spread into the next. Outputs are filled with NaN before the run, so an
 //! element no kernel wrote shows up as `unwritten`.
 
-use super::data::Tensor;
+use super::data::{source_values, Tensor};
 use super::execute::Executor;
 use super::kernels::TensorRef;
 use super::reference::{evaluate, params_of, relative_l2};
@@ -40,7 +40,11 @@ pub fn check(exec: &Executor, w: &Workload, tolerance: f64) -> Result<CheckRepor
         let node = w.node(step.node);
         let inputs = node.inputs.iter().map(|p| rb.value(&values[p.index()])).collect::<Result<Vec<_>>>()?;
         let refs: Vec<&Tensor> = inputs.iter().collect();
-        let want = evaluate(node, &refs, &params_of(w, step.node)?)?;
+        let want = match source_values(w, step.node) {
+            // Host work uploads generated values.
+            Some(v) => v,
+            None => evaluate(node, &refs, &params_of(w, step.node)?)?,
+        };
         let got = rb.value(&values[step.node.index()])?;
         let (rel_l2, unwritten) = compare(&got, &want);
         ops.push(OpCheck { name: node.name.clone(), op: node.op.kind(), rel_l2, unwritten, elements: got.len() as u64 });

@@ -181,16 +181,21 @@ pub fn source_values(w: &Workload, i: NodeIndex) -> Option<Tensor> {
     let node = w.node(i);
     let key = node.name.as_str();
     match &node.op {
-        Op::Input(inp) => Some(match inp.dtype {
-            DType::F32 => Tensor::F32(fill(&inp.shape, Init::Uniform { low: -1.0, high: 1.0 }, key)),
-            DType::I64 => {
-                let bound = id_bound(w, i);
-                let mut g = SplitMix64::new(seed_for(key));
-                let n: usize = inp.shape.iter().product();
-                let ids: Vec<u32> = (0..n).map(|_| g.below(bound)).collect();
-                Tensor::U32(ArrayD::from_shape_vec(IxDyn(&inp.shape), ids).expect("length matches shape"))
-            }
-        }),
+        // Host work stands for a transformation mmbench does not run (a decoder, a tokenizer): its output is
+        // generated like an input's.
+        Op::Input(_) | Op::HostWork(_) => {
+            let shape = &node.output.shape;
+            Some(match node.output.dtype {
+                DType::F32 => Tensor::F32(fill(shape, Init::Uniform { low: -1.0, high: 1.0 }, key)),
+                DType::I64 => {
+                    let bound = id_bound(w, i);
+                    let mut g = SplitMix64::new(seed_for(key));
+                    let n: usize = shape.iter().product();
+                    let ids: Vec<u32> = (0..n).map(|_| g.below(bound)).collect();
+                    Tensor::U32(ArrayD::from_shape_vec(IxDyn(shape), ids).expect("length matches shape"))
+                }
+            })
+        }
         Op::Weight(wt) if wt.dtype == DType::I64 => {
             // Id buffers (position ids 0..L, all-zero token types), kept below the vocabularies they index.
             let bound = id_bound(w, i).max(1);

@@ -5,7 +5,8 @@
 
 use super::context::{map_read, Gpu};
 use super::data::Tensor;
-use super::plan::Plan;
+use super::host;
+use super::plan::{HostStep, Plan};
 use super::TimingMethod;
 use crate::error::{Error, Result};
 use crate::graph::Workload;
@@ -89,52 +90,103 @@ impl<'g> Executor<'g> {
         if self.timer.is_some() { TimingMethod::TimestampQuery } else { TimingMethod::PerOpSubmit }
     }
 
-    /// Runs every op once in one submission and waits (no timing).
+    /// Runs every op once and waits (no timing).
     pub fn run_once(&self) -> Result<()> {
-        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-        for step in &self.plan.steps {
-            self.plan.encode_step(&mut enc, step, None);
-        }
-        self.gpu.queue.submit([enc.finish()]);
-        self.gpu.wait()
+        self.drive(None).map(|_| ())
     }
 
     /// One timed inference.
     pub fn iterate(&self) -> Result<Iteration> {
         match &self.timer {
-            Some(t) => self.iterate_timestamps(t),
+            Some(t) => self.drive(Some(t)),
             None => self.iterate_per_op(),
         }
     }
 
-    fn iterate_timestamps(&self, timer: &Timer) -> Result<Iteration> {
-        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-        for (i, step) in self.plan.steps.iter().enumerate() {
-            self.plan.encode_step(&mut enc, step, Some(timer.writes(i)));
+    /// Encodes every segment of GPU ops between host steps up front (so that encoding is not timed), then
+    /// submits them in order, running each host step between its segments. With a timer, every pass writes
+    /// its timestamps; a segment's ticks are placed on the host clock at the time it was submitted.
+    fn drive(&self, timer: Option<&Timer>) -> Result<Iteration> {
+        let steps = &self.plan.steps;
+        // Segments: runs of GPU steps, each ended by a host step or the end of the plan.
+        let mut commands: Vec<wgpu::CommandBuffer> = Vec::new();
+        let mut segments: Vec<(Vec<usize>, Option<usize>)> = Vec::new();
+        let new_encoder = || self.gpu.device.create_command_encoder(&Default::default());
+        let mut enc = new_encoder();
+        let mut members = Vec::new();
+        for (i, step) in steps.iter().enumerate() {
+            if step.host.is_some() {
+                commands.push(std::mem::replace(&mut enc, new_encoder()).finish());
+                segments.push((std::mem::take(&mut members), Some(i)));
+            } else {
+                self.plan.encode_step(&mut enc, step, timer.map(|t| t.writes(i)));
+                members.push(i);
+            }
         }
-        timer.resolve(&mut enc);
-        let commands = enc.finish();
+        if let Some(t) = timer {
+            t.resolve(&mut enc);
+        }
+        commands.push(enc.finish());
+        segments.push((members, None));
+
+        let mut ops = vec![(0.0, 0.0); steps.len()];
+        let mut submitted = Vec::with_capacity(segments.len());
         let t0 = Instant::now();
-        self.gpu.queue.submit([commands]);
+        for (cb, (_, host)) in commands.into_iter().zip(&segments) {
+            submitted.push(t0.elapsed().as_secs_f64());
+            self.gpu.queue.submit([cb]);
+            if let Some(h) = *host {
+                self.gpu.wait()?;
+                let start = t0.elapsed().as_secs_f64();
+                self.host_step(steps[h].host.as_ref().expect("a host step"))?;
+                ops[h] = (start, t0.elapsed().as_secs_f64());
+            }
+        }
         self.gpu.wait()?;
         let wall_s = t0.elapsed().as_secs_f64();
-        let raw = map_read(self.gpu, &timer.readback, u64::from(timer.queries) * 8)?;
-        let ticks: Vec<u64> = raw.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
-        let first = ticks.iter().step_by(2).copied().min().unwrap_or(0);
-        let secs = |t: u64| t.saturating_sub(first) as f64 * timer.period_ns * 1e-9;
-        let ops = (0..self.plan.steps.len()).map(|i| (secs(ticks[2 * i]), secs(ticks[2 * i + 1]).max(secs(ticks[2 * i])))).collect();
+        if let Some(timer) = timer {
+            let raw = map_read(self.gpu, &timer.readback, u64::from(timer.queries) * 8)?;
+            let ticks: Vec<u64> = raw.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+            let secs = |t: u64, first: u64| t.saturating_sub(first) as f64 * timer.period_ns * 1e-9;
+            for (k, (members, _)) in segments.iter().enumerate() {
+                let Some(first) = members.iter().map(|&i| ticks[2 * i]).min() else { continue };
+                // The first segment starts the timeline; later ones start when they were submitted.
+                let base = if k == 0 { 0.0 } else { submitted[k] };
+                for &i in members {
+                    let (a, b) = (base + secs(ticks[2 * i], first), base + secs(ticks[2 * i + 1], first));
+                    ops[i] = (a, b.max(a));
+                }
+            }
+        }
         Ok(Iteration { wall_s, ops })
+    }
+
+    /// Reads the inputs back (the synchronization the real host code pays), runs the stand-in, uploads the
+    /// output (ordered before the next submission).
+    fn host_step(&self, h: &HostStep) -> Result<()> {
+        for t in &h.inputs {
+            self.gpu.read(&self.plan.buffers[t.buffer], t.offset * 4, (t.numel() * 4).max(4))?;
+        }
+        let mut scratch = h.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        std::hint::black_box(host::stand_in(&mut scratch, h.flops, h.threads));
+        let out = &h.output;
+        self.gpu.queue.write_buffer(&self.plan.buffers[out.buffer], out.offset * 4, bytemuck::cast_slice(&h.words));
+        Ok(())
     }
 
     fn iterate_per_op(&self) -> Result<Iteration> {
         let t0 = Instant::now();
         let mut ops = Vec::with_capacity(self.plan.steps.len());
         for step in &self.plan.steps {
-            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-            self.plan.encode_step(&mut enc, step, None);
             let start = t0.elapsed().as_secs_f64();
-            self.gpu.queue.submit([enc.finish()]);
-            self.gpu.wait()?;
+            if let Some(h) = &step.host {
+                self.host_step(h)?;
+            } else {
+                let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+                self.plan.encode_step(&mut enc, step, None);
+                self.gpu.queue.submit([enc.finish()]);
+                self.gpu.wait()?;
+            }
             ops.push((start, t0.elapsed().as_secs_f64()));
         }
         Ok(Iteration { wall_s: t0.elapsed().as_secs_f64(), ops })

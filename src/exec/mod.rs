@@ -18,6 +18,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod data;
+pub mod host;
 pub mod params;
 pub mod reference;
 pub mod report;

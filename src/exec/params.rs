@@ -5,6 +5,7 @@
 //! | op | tensors (in order) | layout |
 //! |---|---|---|
 //! | `linear` | `weight [in, out]`, `bias [out]` (when `bias`) | `y = x · weight + bias`: row `i` of `weight` holds the weights of input feature `i` (the transpose of PyTorch's `[out, in]`, so the GEMM reads both operands row-major) |
+//! | `embedding` | `weight [vocab, dim]` | row `id` is the vector of token `id`, as in PyTorch's `nn.Embedding`; filled uniform in `±√3`, a stand-in for its N(0, 1) init with the same mean and variance |
 //!
 //! A family that adds parameters adds one arm here and one row to this table.
 
@@ -24,6 +25,10 @@ pub fn param_specs(node: &Node, inputs: &[TensorInfo]) -> Result<Vec<ParamSpec>>
                 v.push(ParamSpec::new("bias", [l.out], Init::fan_in(fan_in)));
             }
             v
+        }
+        Op::Embedding(e) => {
+            let bound = 3f32.sqrt();
+            vec![ParamSpec::new("weight", [e.vocab, e.dim], Init::Uniform { low: -bound, high: bound })]
         }
         // Standalone weights are sources: their values come from `data::source_values`.
         Op::Weight(_) => vec![],

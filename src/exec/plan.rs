@@ -5,6 +5,7 @@
 
 use super::context::Gpu;
 use super::data::{source_values, weight_owner, Tensor};
+use super::host;
 use super::kernels::{self, DeviceCaps, Dispatch, Kernel, OpArgs, TensorRef, COMMON};
 use super::params::param_specs;
 use crate::error::{Error, Location, Result};
@@ -13,10 +14,24 @@ use crate::graph::{Node, Op, OpClass, TensorInfo, Workload};
 use petgraph::graph::NodeIndex;
 use std::collections::HashMap;
 
-/// One op ready to encode: its node and its dispatches with pipelines and bind groups.
+/// One op ready to encode: its node and its dispatches with pipelines and bind groups, or the host work it
+/// runs on the CPU between two submissions.
 pub struct Step {
     pub node: NodeIndex,
     pub dispatches: Vec<BoundDispatch>,
+    pub host: Option<HostStep>,
+}
+
+/// A `host_work` op: read its inputs back, run the CPU stand-in ([`super::host`]), upload its output.
+pub struct HostStep {
+    pub inputs: Vec<TensorRef>,
+    pub output: TensorRef,
+    /// The output's values (generated like an input's).
+    pub words: Vec<u32>,
+    pub flops: u64,
+    pub threads: usize,
+    /// The working set, allocated and touched once here so that runs time the work, not page faults.
+    pub scratch: std::sync::Mutex<Vec<f32>>,
 }
 
 pub struct BoundDispatch {
@@ -164,6 +179,7 @@ impl Plan {
         };
         let mut values: Vec<TensorRef> = Vec::with_capacity(w.len());
         let mut described: Vec<(NodeIndex, Vec<Dispatch>)> = Vec::new();
+        let mut hosts: HashMap<NodeIndex, HostStep> = HashMap::new();
         let caps = DeviceCaps { max_groups: limits.max_compute_workgroups_per_dimension, subgroups: gpu.subgroups };
         for (i, node) in w.nodes() {
             let value = if matches!(node.op, Op::Input(_) | Op::Weight(_)) {
@@ -173,6 +189,18 @@ impl Plan {
                     _ => b.upload(node, "the input", &node.output.shape, values)?,
                 };
                 TensorRef { buffer, offset: 0, info: node.output.clone() }
+            } else if let Op::HostWork(h) = &node.op {
+                let buffer = b.alloc(node, "the output", &node.output.shape, node.output.numel())?;
+                let output = TensorRef { buffer, offset: 0, info: node.output.clone() };
+                let words = source_values(w, i).expect("host work has generated values").to_words();
+                let elements = (h.bytes_per_sample * h.batch as u64 / 4) as usize;
+                let threads = h.threads.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |t| t as usize);
+                let scratch = std::sync::Mutex::new(vec![0.0f32; if elements == 0 { host::REGISTER_SET } else { elements }]);
+                let inputs = node.inputs.iter().map(|p| values[p.index()].clone()).collect();
+                let flops = h.flops_per_sample * h.batch as u64;
+                hosts.insert(i, HostStep { inputs, output: output.clone(), words, flops, threads, scratch });
+                described.push((i, vec![]));
+                output
             } else if node.cost.class == OpClass::View {
                 let src = &values[node.inputs[0].index()];
                 TensorRef { buffer: src.buffer, offset: src.offset + view_offset(node, &src.info), info: node.output.clone() }
@@ -240,7 +268,7 @@ impl Plan {
                     .map_err(|e| node_error(n, e))?;
                 bound.push(BoundDispatch { pipeline, bind_group, groups: d.groups });
             }
-            steps.push(Step { node, dispatches: bound });
+            steps.push(Step { node, dispatches: bound, host: hosts.remove(&node) });
         }
         gpu.take_error("planning the workload")?;
         Ok(Plan { buffers: b.buffers, values, steps, _uniforms: uniforms })

@@ -8,11 +8,14 @@
 
 mod binary;
 mod copy;
+mod embedding;
 mod matmul;
 mod outer_product;
+mod pool;
 mod reduce;
 mod softmax;
 mod unary;
+mod upsample;
 
 use crate::error::{Error, Result};
 use crate::graph::{Node, Op, TensorInfo};
@@ -114,6 +117,10 @@ pub fn dispatches(a: &OpArgs) -> Result<Vec<Dispatch>> {
         Op::Concat(c) => copy::concat(a, c),
         Op::Permute(p) => copy::permute(a, p),
         Op::Slice(s) => copy::slice(a, s),
+        Op::Pool(p) => pool::pool(a, p),
+        Op::AdaptiveAvgPool(p) => pool::adaptive_avg_pool(a, p),
+        Op::Upsample(u) => upsample::upsample(a, u),
+        Op::Embedding(e) => embedding::embedding(a, e),
         other => Err(Error::Unsupported(format!("op `{}` has no kernel yet", other.kind()))),
     }
 }

@@ -5,9 +5,12 @@
 //! One file per op family, like the kernels; a family that gains a kernel adds its reference here too.
 
 mod elementwise;
+mod embedding;
 mod matmul;
 mod movement;
+mod pool;
 mod reduce;
+mod upsample;
 
 use super::data::{Tensor, source_values, weight_owner};
 use super::params::param_specs;
@@ -31,6 +34,13 @@ pub fn evaluate(node: &Node, inputs: &[&Tensor], params: &[ArrayD<f32>]) -> Resu
         Op::Permute(p) => movement::permute(inputs[0], &p.perm),
         Op::Slice(s) => movement::slice(inputs[0], s).map_err(|e| node_error(node, e))?,
         Op::Reshape(_) => inputs[0].reshaped(&node.output.shape).map_err(|e| node_error(node, e))?,
+        Op::Pool(p) => Tensor::F32(pool::pool(f32_in(0)?, p).map_err(|e| node_error(node, e))?),
+        Op::AdaptiveAvgPool(a) => Tensor::F32(pool::adaptive_avg_pool(f32_in(0)?, a).map_err(|e| node_error(node, e))?),
+        Op::Upsample(u) => Tensor::F32(upsample::upsample(f32_in(0)?, u).map_err(|e| node_error(node, e))?),
+        Op::Embedding(_) => match inputs[0] {
+            Tensor::U32(ids) => Tensor::F32(embedding::embedding(ids, &params[0]).map_err(|e| node_error(node, e))?),
+            Tensor::F32(_) => return Err(node_error(node, "input 0: expected integer ids, got f32 values")),
+        },
         other => return Err(Error::Unsupported(format!("op `{}` has no CPU reference yet", other.kind()))),
     };
     if out.shape() != node.output.shape.as_slice() {

@@ -1,0 +1,241 @@
+//! The microbenchmarks `mmbench calibrate` runs: one small graph per measurement, each holding one op of one
+//! kind at one size, so that a fit per op kind sees that kind alone. Sizes span what the workloads use at full
+//! and reduced scale (from a handful of elements to tens of MFLOP), and shapes vary the FLOP-to-byte ratio
+//! (a GEMV next to a square GEMM) so that the fit can tell the compute term from the memory term.
+//!
+//! None of these graphs is a workload or a piece of one: calibration must not see what it is validated on.
+
+use crate::error::Result;
+use crate::graph::ops::{
+    AdaptiveAvgPool, BinaryKind, Conv, Embedding, GruCell, LayerNorm, LstmCell, OuterProduct, Pad, PadMode, Pool, PoolKind, ReduceKind, Upsample, UpsampleMode,
+    UnaryFn,
+};
+use crate::graph::{DType, GraphBuilder, Op, Stage, Workload};
+use petgraph::graph::NodeIndex;
+
+/// One microbenchmark: a graph whose last node is the op being measured.
+#[derive(Debug)]
+pub struct Microbench {
+    /// `linear 64x1024x1024` and the like, for the progress bar and the report.
+    pub label: String,
+    pub workload: Workload,
+}
+
+impl Microbench {
+    /// The measured op.
+    pub fn op(&self) -> NodeIndex {
+        NodeIndex::new(self.workload.len() - 1)
+    }
+
+    /// The measured op's kind (`linear`, `conv2d`, ...): the key of a `kernel_efficiency` curve.
+    pub fn kind(&self) -> String {
+        self.workload.node(self.op()).op.kind()
+    }
+}
+
+/// How many sizes per op kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// A few sizes per kind: a minute on a CPU adapter, for tests and a first look.
+    Quick,
+    /// The full range.
+    Full,
+}
+
+/// Builds a one-op graph: `inputs` are the shapes of its f32 inputs, `make` adds the op.
+fn bench(label: String, inputs: &[&[usize]], make: impl FnOnce(&mut GraphBuilder, &[NodeIndex]) -> Result<NodeIndex, crate::graph::BuildError>) -> Result<Microbench> {
+    let mut b = GraphBuilder::new(1);
+    b.set_stage(Stage::Encoder, Some("bench"));
+    let xs = inputs.iter().enumerate().map(|(i, s)| b.input(&format!("x{i}"), s, DType::F32)).collect::<Result<Vec<_>, _>>();
+    let built = xs.and_then(|xs| make(&mut b, &xs));
+    let out = built.map_err(|e| crate::error::Error::input(Default::default(), format!("microbenchmark `{label}`: {e}")))?;
+    let workload = b.finish(&label, "calibration microbenchmark", vec![out]);
+    Ok(Microbench { label, workload })
+}
+
+fn conv(dims: usize, out: usize, k: usize, stride: usize, groups: usize, transposed: bool) -> Op {
+    Op::Conv(Conv {
+        dims,
+        transposed,
+        out,
+        kernel: vec![k; dims],
+        stride: vec![stride; dims],
+        padding: vec![if transposed { 0 } else { k / 2 }; dims],
+        dilation: vec![1; dims],
+        output_padding: vec![0; dims],
+        groups,
+        bias: true,
+    })
+}
+
+/// Picks every size in `full`, or a spread-out few of them in quick mode (first, middle, last).
+fn pick<T: Clone>(depth: Depth, full: &[T]) -> Vec<T> {
+    match depth {
+        Depth::Full => full.to_vec(),
+        Depth::Quick if full.len() <= 3 => full.to_vec(),
+        Depth::Quick => vec![full[0].clone(), full[full.len() / 2].clone(), full[full.len() - 1].clone()],
+    }
+}
+
+/// Every microbenchmark, op kind by op kind.
+pub fn suite(depth: Depth) -> Result<Vec<Microbench>> {
+    let mut v = Vec::new();
+    // The dispatch floor: the smallest possible kernel, and a chain of them (the gap between passes).
+    v.push(bench("relu 1".into(), &[&[1]], |b, x| b.relu("op", x[0]))?);
+
+    // GEMMs: rows from a GEMV (a batch of one) to a few hundred, and inner sizes from 64 to 2048.
+    let linear_sizes: &[(usize, usize, usize)] = &[
+        (1, 256, 256),
+        (1, 2048, 512),
+        (4, 512, 512),
+        (8, 64, 64),
+        (8, 1024, 1024),
+        (16, 256, 128),
+        (32, 512, 1024),
+        (64, 128, 128),
+        (64, 1024, 256),
+        (128, 512, 512),
+        (256, 256, 256),
+        (256, 1024, 1024),
+        (512, 64, 512),
+        (1024, 512, 64),
+    ];
+    for (m, k, n) in pick(depth, linear_sizes) {
+        v.push(bench(format!("linear {m}x{k}x{n}"), &[&[m, k]], |b, x| b.linear("op", x[0], n, true))?);
+    }
+    let matmul_sizes: &[(usize, usize, usize, usize, bool)] =
+        &[(8, 16, 64, 16, true), (12, 64, 64, 64, true), (12, 64, 64, 64, false), (4, 256, 64, 256, true), (16, 128, 128, 64, false), (2, 512, 512, 512, false)];
+    for (batch, m, k, n, tb) in pick(depth, matmul_sizes) {
+        let bshape = if tb { [batch, n, k] } else { [batch, k, n] };
+        v.push(bench(format!("matmul {batch}x{m}x{k}x{n}{}", if tb { " (B^T)" } else { "" }), &[&[batch, m, k], &bshape], |b, x| b.matmul("op", x[0], x[1], tb, 1.0))?);
+    }
+
+    // Convolutions: early layers (few channels, large images), late layers (many channels, small images),
+    // strided and depthwise ones, 1-D over sequences and 3-D over volumes.
+    let conv2d: &[(usize, usize, usize, usize, usize, usize, usize)] = &[
+        // (batch, in, size, out, kernel, stride, groups)
+        (1, 1, 28, 6, 5, 1, 1),
+        (4, 3, 64, 32, 3, 2, 1),
+        (2, 16, 32, 32, 3, 1, 1),
+        (1, 64, 16, 64, 3, 1, 1),
+        (8, 32, 28, 64, 3, 1, 1),
+        (2, 128, 8, 256, 3, 2, 1),
+        (1, 256, 7, 256, 1, 1, 1),
+        (4, 64, 28, 64, 3, 1, 64),
+        (2, 3, 112, 16, 7, 2, 1),
+    ];
+    for (n, c, s, o, k, st, g) in pick(depth, conv2d) {
+        v.push(bench(format!("conv2d {n}x{c}x{s}x{s} -> {o} k{k} s{st} g{g}"), &[&[n, c, s, s]], |b, x| b.add("op", conv(2, o, k, st, g, false), &[x[0]]))?);
+    }
+    for (n, c, l, o, k) in pick(depth, &[(1, 35, 50, 64, 3), (8, 64, 128, 64, 5), (4, 300, 50, 128, 1)]) {
+        v.push(bench(format!("conv1d {n}x{c}x{l} -> {o} k{k}"), &[&[n, c, l]], |b, x| b.add("op", conv(1, o, k, 1, 1, false), &[x[0]]))?);
+    }
+    for (n, c, s, o, k, st) in pick(depth, &[(1, 1, 16, 8, 3, 1), (1, 8, 16, 16, 3, 2), (1, 16, 8, 32, 3, 1), (2, 4, 12, 8, 3, 1)]) {
+        v.push(bench(format!("conv3d {n}x{c}x{s}^3 -> {o} k{k} s{st}"), &[&[n, c, s, s, s]], |b, x| b.add("op", conv(3, o, k, st, 1, false), &[x[0]]))?);
+    }
+    for (n, c, s, o) in pick(depth, &[(1, 32, 4, 16), (1, 16, 8, 8), (2, 8, 8, 8)]) {
+        v.push(bench(format!("conv_transpose3d {n}x{c}x{s}^3 -> {o}"), &[&[n, c, s, s, s]], |b, x| b.add("op", conv(3, o, 2, 2, 1, true), &[x[0]]))?);
+    }
+    for (n, c, s, o) in pick(depth, &[(1, 64, 8, 32), (2, 16, 16, 16)]) {
+        v.push(bench(format!("conv_transpose2d {n}x{c}x{s}^2 -> {o}"), &[&[n, c, s, s]], |b, x| b.add("op", conv(2, o, 2, 2, 1, true), &[x[0]]))?);
+    }
+
+    // Element-wise and bandwidth-bound kernels: 1 Ki to 4 Mi elements.
+    let elems: &[usize] = &[1 << 10, 1 << 14, 1 << 17, 1 << 20, 1 << 22];
+    for f in [UnaryFn::Relu, UnaryFn::Gelu, UnaryFn::Sigmoid, UnaryFn::Tanh] {
+        for &n in &pick(depth, elems) {
+            v.push(bench(format!("{} {n}", f.name()), &[&[n]], |b, x| b.unary("op", f, x[0]))?);
+        }
+    }
+    for kind in [BinaryKind::Add, BinaryKind::Mul] {
+        for &n in &pick(depth, elems) {
+            v.push(bench(format!("{} {n}", kind.name()), &[&[n / 64, 64], &[n / 64, 64]], |b, x| b.binary("op", kind, x[0], x[1]))?);
+        }
+        // A broadcast operand (a bias or a gate).
+        for &n in &pick(depth, &elems[1..]) {
+            v.push(bench(format!("{} {n} broadcast", kind.name()), &[&[n / 256, 256], &[256]], |b, x| b.binary("op", kind, x[0], x[1]))?);
+        }
+    }
+    let rows: &[(usize, usize)] = &[(16, 64), (64, 1024), (512, 128), (4096, 64), (16, 16384), (2048, 512)];
+    for &(r, c) in &pick(depth, rows) {
+        v.push(bench(format!("softmax {r}x{c}"), &[&[r, c]], |b, x| b.softmax("op", x[0], -1))?);
+        v.push(bench(format!("mean {r}x{c} over rows"), &[&[r, c]], |b, x| b.reduce("op", ReduceKind::Mean, x[0], &[-1], false))?);
+        v.push(bench(format!("layer_norm {r}x{c}"), &[&[r, c]], |b, x| b.add("op", Op::LayerNorm(LayerNorm::default()), &[x[0]]))?);
+    }
+    for &(n, c, s) in &pick(depth, &[(1, 16, 32), (4, 64, 28), (8, 32, 56), (2, 256, 7)]) {
+        v.push(bench(format!("batch_norm {n}x{c}x{s}x{s}"), &[&[n, c, s, s]], |b, x| b.batch_norm("op", x[0]))?);
+        v.push(bench(format!("sum {n}x{c}x{s}x{s} over space"), &[&[n, c, s, s]], |b, x| b.reduce("op", ReduceKind::Sum, x[0], &[2, 3], false))?);
+        v.push(bench(format!("max_pool2d {n}x{c}x{s}x{s}"), &[&[n, c, s, s]], |b, x| b.add("op", Op::Pool(Pool::new(PoolKind::Max, 2, 2, 2)), &[x[0]]))?);
+        v.push(bench(format!("avg_pool2d {n}x{c}x{s}x{s} k3"), &[&[n, c, s, s]], |b, x| b.add("op", Op::Pool(Pool::new(PoolKind::Avg, 2, 3, 1)), &[x[0]]))?);
+        v.push(bench(format!("adaptive_avg_pool2d {n}x{c}x{s}x{s}"), &[&[n, c, s, s]], |b, x| b.add("op", Op::AdaptiveAvgPool(AdaptiveAvgPool { output: vec![1, 1] }), &[x[0]]))?);
+        let up = Upsample { scale: Some(2.0), size: None, mode: UpsampleMode::Nearest, align_corners: false };
+        v.push(bench(format!("upsample {n}x{c}x{s}x{s}"), &[&[n, c, s, s]], |b, x| b.add("op", Op::Upsample(up), &[x[0]]))?);
+        v.push(bench(format!("pad {n}x{c}x{s}x{s}"), &[&[n, c, s, s]], |b, x| b.add("op", Op::Pad(Pad { padding: vec![1; 2], mode: PadMode::Zeros }), &[x[0]]))?);
+    }
+    for &(n, c, s) in &pick(depth, &[(1, 8, 16), (1, 16, 32), (2, 4, 24)]) {
+        v.push(bench(format!("instance_norm {n}x{c}x{s}^3"), &[&[n, c, s, s, s]], |b, x| b.add("op", Op::InstanceNorm(Default::default()), &[x[0]]))?);
+    }
+
+    // Data movement.
+    for &n in &pick(depth, elems) {
+        v.push(bench(format!("concat {n}"), &[&[n / 128, 64], &[n / 128, 64]], |b, x| b.concat("op", &[x[0], x[1]], -1))?);
+        v.push(bench(format!("permute {n}"), &[&[8, n / 512, 64]], |b, x| b.permute("op", x[0], &[0, 2, 1]))?);
+        v.push(bench(format!("slice {n}"), &[&[n / 64, 128]], |b, x| b.slice("op", x[0], -1, 32, Some(96)))?);
+    }
+    for &(m, n) in &pick(depth, &[(32, 33), (128, 129), (512, 65)]) {
+        let op = Op::OuterProduct(OuterProduct { prepend_one_a: true, prepend_one_b: true });
+        v.push(bench(format!("outer_product 8x{m}x{n}"), &[&[8, m - 1], &[8, n - 1]], |b, x| b.add("op", op, &[x[0], x[1]]))?);
+    }
+    for &(tokens, vocab, dim) in &pick(depth, &[(32, 1000, 64), (512, 30522, 128), (2048, 5000, 300)]) {
+        v.push(embedding_bench(tokens, vocab, dim)?);
+    }
+
+    // Recurrent cells: one step, batch x hidden.
+    for &(b_, h) in &pick(depth, &[(1, 32), (8, 64), (32, 128), (16, 512)]) {
+        v.push(bench(format!("gru_cell {b_}x{h}"), &[&[b_, 3 * h], &[b_, h]], |b, x| {
+            b.add("op", Op::GruCell(GruCell { hidden: h, step: None, time_major: false }), &[x[0], x[1]])
+        })?);
+        v.push(bench(format!("lstm_cell {b_}x{h}"), &[&[b_, 4 * h], &[b_, 2, h]], |b, x| {
+            b.add("op", Op::LstmCell(LstmCell { hidden: h, step: None, time_major: false }), &[x[0], x[1]])
+        })?);
+    }
+    Ok(v)
+}
+
+/// An embedding lookup reads integer ids, not f32 values.
+fn embedding_bench(tokens: usize, vocab: usize, dim: usize) -> Result<Microbench> {
+    let label = format!("embedding {tokens} of {vocab}x{dim}");
+    let mut b = GraphBuilder::new(1);
+    b.set_stage(Stage::Encoder, Some("bench"));
+    let built = b.input("ids", &[tokens], DType::I64).and_then(|ids| b.add("op", Op::Embedding(Embedding { vocab, dim }), &[ids]));
+    let out = built.map_err(|e| crate::error::Error::input(Default::default(), format!("microbenchmark `{label}`: {e}")))?;
+    Ok(Microbench { workload: b.finish(&label, "calibration microbenchmark", vec![out]), label })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_microbenchmark_builds_one_op_and_covers_the_op_kinds() {
+        let full = suite(Depth::Full).unwrap();
+        let quick = suite(Depth::Quick).unwrap();
+        assert!(quick.len() < full.len());
+        let kinds: BTreeSet<String> = full.iter().map(Microbench::kind).collect();
+        for k in ["linear", "matmul", "conv1d", "conv2d", "conv3d", "conv_transpose3d", "relu", "add", "softmax", "layer_norm", "batch_norm", "concat", "gru_cell", "lstm_cell", "embedding", "upsample"] {
+            assert!(kinds.contains(k), "{k} missing from {kinds:?}");
+        }
+        // Quick mode keeps every kind.
+        assert_eq!(kinds, quick.iter().map(Microbench::kind).collect());
+        for m in &full {
+            let n = m.workload.node(m.op());
+            assert!(n.cost.kernels > 0, "{} launches no kernel", m.label);
+            assert!(n.cost.bytes() > 0, "{} moves no data", m.label);
+            // Inputs, then the op: nothing else that would need its own timing.
+            assert!(m.workload.nodes().filter(|(_, x)| x.cost.kernels > 0).count() == 1, "{}", m.label);
+        }
+        // Labels are unique, so the report can name each measurement.
+        assert_eq!(full.iter().map(|m| &m.label).collect::<BTreeSet<_>>().len(), full.len());
+    }
+}

@@ -73,7 +73,7 @@ fn solve_weighted<const D: usize>(rows: &[([f64; D], f64)], free: &[usize]) -> O
     let n = free.len();
     // Columns are scaled to unit size first: FLOP counts and constants differ by ten orders of magnitude.
     let scale: Vec<f64> = free.iter().map(|&j| rows.iter().map(|(f, _)| f[j].abs()).fold(0.0, f64::max)).collect();
-    if scale.iter().any(|&s| s == 0.0) {
+    if scale.contains(&0.0) {
         return None;
     }
     let mut m = vec![vec![0.0; n + 1]; n];
@@ -93,11 +93,12 @@ fn solve_weighted<const D: usize>(rows: &[([f64; D], f64)], free: &[usize]) -> O
             return None;
         }
         m.swap(col, pivot);
-        for r in 0..n {
+        let pivot_row = m[col].clone();
+        for (r, row) in m.iter_mut().enumerate() {
             if r != col {
-                let k = m[r][col] / m[col][col];
-                for c in col..=n {
-                    m[r][c] -= k * m[col][c];
+                let k = row[col] / pivot_row[col];
+                for (x, p) in row.iter_mut().zip(&pivot_row).skip(col) {
+                    *x -= k * p;
                 }
             }
         }

@@ -136,7 +136,7 @@ pub fn suite(depth: Depth) -> Result<Vec<Microbench>> {
     for (n, c, s, o) in pick(depth, &[(1, 32, 4, 16), (1, 16, 8, 8), (2, 8, 8, 8)]) {
         v.push(bench(format!("conv_transpose3d {n}x{c}x{s}^3 -> {o}"), &[&[n, c, s, s, s]], |b, x| b.add("op", conv(3, o, 2, 2, 1, true), &[x[0]]))?);
     }
-    for (n, c, s, o) in pick(depth, &[(1, 64, 8, 32), (2, 16, 16, 16)]) {
+    for (n, c, s, o) in pick(depth, &[(1, 64, 8, 32), (2, 16, 16, 16), (1, 8, 32, 8)]) {
         v.push(bench(format!("conv_transpose2d {n}x{c}x{s}^2 -> {o}"), &[&[n, c, s, s]], |b, x| b.add("op", conv(2, o, 2, 2, 1, true), &[x[0]]))?);
     }
 
@@ -200,6 +200,22 @@ pub fn suite(depth: Depth) -> Result<Vec<Microbench>> {
         })?);
     }
     Ok(v)
+}
+
+/// `n` ReLUs on one element in a row: each costs only its dispatch, so the chain shows the gap between two
+/// passes and the latency of a submission.
+pub fn dispatch_chain(n: usize) -> Result<Workload> {
+    let mut b = GraphBuilder::new(1);
+    b.set_stage(Stage::Encoder, Some("bench"));
+    let built = (|| {
+        let mut x = b.input("x", &[1], DType::F32)?;
+        for i in 0..n {
+            x = b.relu(&format!("relu{i}"), x)?;
+        }
+        Ok(x)
+    })();
+    let out = built.map_err(|e: crate::graph::BuildError| crate::error::Error::input(Default::default(), format!("dispatch chain: {e}")))?;
+    Ok(b.finish("dispatch chain", "calibration microbenchmark", vec![out]))
 }
 
 /// An embedding lookup reads integer ids, not f32 values.

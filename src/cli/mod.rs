@@ -1,11 +1,13 @@
 //! The command line: one subcommand per user task. Flags are parsed here; the work is done by the library.
 
+pub mod calibrate;
 pub mod characterize;
 mod info;
 mod list;
 mod predict;
 mod sweep;
 mod run;
+mod validate;
 
 use crate::error::Result;
 use crate::report::Format;
@@ -38,6 +40,11 @@ pub enum Command {
     /// Run a workload for real on a GPU adapter (wgpu), with per-op GPU times; `--check` compares every op
     /// with a CPU reference.
     Run(run::RunArgs),
+    /// Fit a hardware description of a wgpu adapter to microbenchmarks (never to the workloads).
+    Calibrate(calibrate::CalibrateArgs),
+    /// Predict and measure the same configurations; report per-configuration and per-stage errors and their
+    /// statistics (MAPE, worst, bias, Spearman, 95 % CI), as a table, CSV or JSON, and a scatter plot.
+    Validate(validate::ValidateArgs),
 }
 
 /// Options shared by commands that load a workload.
@@ -102,5 +109,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Pareto(a) => sweep::pareto_run(a),
         Command::Characterize(a) => characterize::run(a),
         Command::Run(a) => run::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
+        Command::Validate(a) => validate::run(a),
     }
 }

@@ -56,7 +56,7 @@ impl OpClass {
 }
 
 /// A GEMM of `batch` independent `[m, k] x [k, n]` products (implicit GEMM for convolutions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GemmShape {
     pub batch: u64,
     pub m: u64,

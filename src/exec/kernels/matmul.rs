@@ -37,6 +37,11 @@ struct Params {
     b_bstride: [u32; 8],
 }
 
+/// Rows and columns of C per workgroup: the subgroup entry point computes 32 rows, the others 64.
+pub fn tile(subgroup: bool) -> [u32; 2] {
+    [if subgroup { 32 } else { 64 }, TILE_N as u32]
+}
+
 /// One GEMM problem: `scale · A · B (+ bias)` over a (collapsed) batch.
 struct Gemm<'a> {
     a: &'a TensorRef,
@@ -94,8 +99,9 @@ fn gemm(args: &OpArgs, g: Gemm) -> Result<Vec<Dispatch>> {
     let aligned = |t: &TensorRef| t.offset.is_multiple_of(4);
     let vec4 = g.k.is_multiple_of(4) && g.n.is_multiple_of(4) && aligned(g.a) && aligned(g.b) && aligned(out) && g.bias.is_none_or(aligned);
     // (module, entry point, rows of C per workgroup)
-    let (kernel, entry, tile_m): (&'static Kernel, _, u64) =
-        if vec4 && args.caps.subgroups { (&SUBGROUP_KERNEL, "mm_subgroup", 32) } else { (&KERNEL, "mm", 64) };
+    let subgroup = vec4 && args.caps.subgroups;
+    let (kernel, entry): (&'static Kernel, _) = if subgroup { (&SUBGROUP_KERNEL, "mm_subgroup") } else { (&KERNEL, "mm") };
+    let tile_m = u64::from(tile(subgroup)[0]);
     let flag = |b: bool| f64::from(u8::from(b));
     let constants = vec![("TRANSPOSE_B", flag(g.transpose_b)), ("VEC4", flag(vec4))];
     let template = Params {

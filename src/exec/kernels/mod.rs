@@ -94,6 +94,11 @@ impl Dispatch {
     }
 }
 
+/// Rows and columns of C one workgroup of the GEMM kernel computes (the tile of wave quantization).
+pub fn gemm_tile(subgroups: bool) -> [u32; 2] {
+    matmul::tile(subgroups)
+}
+
 /// What a family's function gets for one op.
 pub struct OpArgs<'a> {
     pub node: &'a Node,

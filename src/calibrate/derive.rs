@@ -1,0 +1,559 @@
+//! From microbenchmark measurements to a hardware description.
+//!
+//! A software Vulkan driver such as lavapipe runs each shader invocation on a CPU core in lock-step, so an
+//! op's arithmetic and its memory traffic do not overlap: the device is described with
+//! `overlap_compute_memory: false`, and the cost model's time of one op is then
+//!
+//! ```text
+//! t = kernels * overhead + (F + F_half) / (P e_c) + (B + B_half) / (BW e_m)
+//! ```
+//!
+//! a plane `t = a + b F + c B` in the op's FLOPs `F` (divided by the wave utilization for GEMM-like ops) and
+//! bytes `B`. Each op kind's microbenchmarks are fitted by that plane ([`super::fit_nonnegative`]); the
+//! fastest per-FLOP and per-byte rates among the kinds become the device's peaks `P` and `BW`, and every
+//! kind's efficiencies are its rates over those peaks. The intercept less the measured cost of the smallest
+//! kernel becomes the kind's half-saturation size. Kinds with no microbenchmark use their class's curve,
+//! fitted over all of the class's microbenchmarks.
+//!
+//! The host CPU (where `host_work` runs) is fitted the same way from timings of the host-work stand-in.
+
+use super::fit::fit_nonnegative;
+use crate::graph::{GemmShape, OpClass};
+use crate::hardware::{Device, DeviceKind, Efficiency, EfficiencyTable, Link, Runtime, Streams};
+use crate::predict::cost_model::wave_utilization;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One microbenchmark's measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub label: String,
+    /// The op kind (`linear`, `conv2d`, ...).
+    pub kind: String,
+    pub class: OpClass,
+    pub flops: u64,
+    pub bytes: u64,
+    pub kernels: u32,
+    #[serde(default)]
+    pub gemm: Option<GemmShape>,
+    /// Median device time of the op over the timed iterations, seconds.
+    pub time_s: f64,
+}
+
+/// One timing of the host-work stand-in.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HostSample {
+    pub flops: u64,
+    pub bytes: u64,
+    pub threads: u32,
+    pub time_s: f64,
+}
+
+/// Everything `mmbench calibrate` measured (also written as JSON with `--raw`, so that a fit can be redone
+/// without the device).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measurements {
+    pub adapter: String,
+    pub backend: String,
+    /// When the measurements were taken (UTC, ISO 8601).
+    pub date: String,
+    /// Threads the adapter runs invocations on (a CPU adapter's cores), the width of wave quantization.
+    pub compute_units: u32,
+    /// Rows and columns of C that one workgroup of the GEMM kernel computes.
+    pub gemm_tile: [u32; 2],
+    /// Largest buffer the adapter binds, bytes (the memory figure of the description).
+    pub max_buffer_bytes: u64,
+    pub samples: Vec<Sample>,
+    /// Device time of the smallest kernel, seconds.
+    pub dispatch_s: f64,
+    /// Idle time between two consecutive compute passes, seconds.
+    pub gap_s: f64,
+    /// Submission and completion latency of one inference: wall time less the passes' span, seconds.
+    pub submit_s: f64,
+    /// Time to read 4 bytes back to the host (copy, submit, map, wait), seconds.
+    pub readback_latency_s: f64,
+    /// Bandwidth of large read-backs, bytes per second.
+    pub readback_bytes_per_s: f64,
+    /// Logical CPU cores of the host.
+    pub host_threads: u32,
+    pub host: Vec<HostSample>,
+}
+
+/// The plane fitted to one group of samples, with how well it reproduces them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KindFit {
+    pub kind: String,
+    pub samples: usize,
+    /// Seconds, seconds per (wave-adjusted) FLOP, seconds per byte, seconds per inverse wave utilization.
+    pub coefficients: [f64; 4],
+    /// Mean absolute relative error of the plane on its own samples.
+    pub fit_error: f64,
+    /// Worst relative error of the plane on its own samples.
+    pub worst_error: f64,
+}
+
+/// The fitted description and the fits behind it.
+#[derive(Debug, Clone)]
+pub struct Calibration {
+    pub gpu: Device,
+    pub cpu: Device,
+    pub link: Link,
+    pub runtime: Runtime,
+    pub kinds: Vec<KindFit>,
+    pub classes: Vec<KindFit>,
+    pub host: KindFit,
+}
+
+/// Why a calibration cannot be derived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeriveError(pub String);
+
+impl std::fmt::Display for DeriveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A device with these peaks and the measured shape, for wave quantization while fitting.
+fn template(m: &Measurements) -> Device {
+    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0 };
+    Device {
+        name: "gpu".into(),
+        kind: DeviceKind::Gpu,
+        description: format!("{} ({}), calibrated by mmbench on {}", m.adapter, m.backend, m.date),
+        peak_tflops: BTreeMap::new(),
+        mem_bw_gbs: 0.0,
+        mem_gb: m.max_buffer_bytes as f64 / 1e9,
+        cache_mb: 0.0,
+        compute_units: m.compute_units.max(1),
+        max_concurrent_kernels: 1,
+        kernel_overhead_us: 0.0,
+        gemm_tile: m.gemm_tile,
+        efficiency: EfficiencyTable { matmul: flat, conv: flat, elementwise: flat, reduction: flat, movement: flat },
+        kernel_efficiency: BTreeMap::new(),
+        overlap_compute_memory: false,
+        tdp_w: None,
+        die_mm2: None,
+        sources: vec![],
+    }
+}
+
+/// `[1, F / wave, B, 1 / wave]` of a sample on `dev`: a GEMM's half-saturation cost is scaled by its wave
+/// utilization like its FLOPs are, so it has its own column.
+fn features(s: &Sample, dev: &Device) -> [f64; 4] {
+    let wave = s.gemm.as_ref().map_or(1.0, |g| wave_utilization(g, dev));
+    [1.0, s.flops as f64 / wave, s.bytes as f64, 1.0 / wave]
+}
+
+/// Fits a group's plane; with `peak` given, FLOPs are charged at that rate and only the fixed and per-byte
+/// costs are fitted.
+fn fit_group(kind: &str, rows: &[([f64; 4], f64)], peak: Option<f64>) -> Option<KindFit> {
+    let c = match peak {
+        None => fit_nonnegative(rows)?,
+        Some(p) => {
+            // What is left after the FLOPs, kept positive (a time at least a nanosecond).
+            let rest: Vec<([f64; 2], f64)> = rows.iter().map(|(f, t)| ([f[0], f[2]], (t - f[1] / p).max(1e-9))).collect();
+            let [a, c] = fit_nonnegative(&rest)?;
+            [a, 1.0 / p, c, 0.0]
+        }
+    };
+    let errs: Vec<f64> = rows.iter().map(|(f, t)| (f.iter().zip(&c).map(|(x, k)| x * k).sum::<f64>() / t - 1.0).abs()).collect();
+    Some(KindFit {
+        kind: kind.to_string(),
+        samples: rows.len(),
+        coefficients: c,
+        fit_error: errs.iter().sum::<f64>() / errs.len() as f64,
+        worst_error: errs.iter().copied().fold(0.0, f64::max),
+    })
+}
+
+/// GEMM-like kinds (and classes), whose FLOPs and bytes vary independently across shapes.
+fn compute_heavy(kind: &str) -> bool {
+    matches!(kind, "matmul" | "linear" | "gru_cell" | "lstm_cell") || kind.starts_with("conv")
+}
+
+/// The efficiency curve that reproduces a fitted plane on a device with peaks `peak` (FLOP/s) and `bw`
+/// (bytes/s) and a fixed per-kernel cost `overhead_s`.
+fn curve(fit: &KindFit, kernels: f64, peak: f64, bw: f64, overhead_s: f64) -> Efficiency {
+    let [a, b, c, d] = fit.coefficients;
+    // A kind that costs nothing per FLOP (or per byte) in its fit gets full efficiency: its FLOPs (bytes) then
+    // cost what they cost at the peak, a small term next to the other.
+    let compute = if b > 0.0 { (1.0 / (b * peak)).min(1.0) } else { 1.0 };
+    let memory = if c > 0.0 { (1.0 / (c * bw)).min(1.0) } else { 1.0 };
+    // The kernels' fixed cost comes out of the constant first; when the fit put that constant in the
+    // wave-scaled column (the two are one column when no shape fills more than one wave), from there.
+    let mut rest = a - kernels * overhead_s;
+    let mut d = d;
+    if rest < 0.0 {
+        d = (d + rest).max(0.0);
+        rest = 0.0;
+    }
+    // The wave-scaled constant is the compute term's half-saturation; the fixed rest goes to the memory term
+    // (or to the compute term of a kind that moves no bytes in its fit).
+    let mut compute_half_mflop = d * peak * compute / 1e6;
+    let mut memory_half_kb = 0.0;
+    if c > 0.0 {
+        memory_half_kb = rest * bw * memory / 1024.0;
+    } else {
+        compute_half_mflop += rest * peak * compute / 1e6;
+    }
+    Efficiency { compute, compute_half_mflop, memory, memory_half_kb }
+}
+
+/// Derives the hardware description from measurements.
+pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
+    if !(m.dispatch_s.is_finite() && m.dispatch_s > 0.0) {
+        return Err(DeriveError(format!("the smallest kernel's time must be positive, got {} s", m.dispatch_s)));
+    }
+    let mut gpu = template(m);
+    // Kernels per sample, the same for every sample of a kind in practice; the median keeps it robust.
+    let mut by_kind: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
+    let mut by_class: BTreeMap<OpClass, Vec<&Sample>> = BTreeMap::new();
+    for s in &m.samples {
+        if !(s.time_s.is_finite() && s.time_s > 0.0) {
+            return Err(DeriveError(format!("microbenchmark `{}` has no valid time ({} s)", s.label, s.time_s)));
+        }
+        by_kind.entry(&s.kind).or_default().push(s);
+        by_class.entry(s.class).or_default().push(s);
+    }
+    let rows = |v: &[&Sample]| -> Vec<([f64; 4], f64)> { v.iter().map(|s| (features(s, &gpu), s.time_s)).collect() };
+    let kernels_of = |v: &[&Sample]| -> f64 { super::median(&v.iter().map(|s| f64::from(s.kernels)).collect::<Vec<_>>()) };
+    // Pass 1: GEMM-like kinds fix the compute peak (the fastest per-FLOP rate among them).
+    let mut kinds = Vec::new();
+    for (kind, v) in &by_kind {
+        // Two points fix no plane; a kind needs three sizes of its own.
+        if v.len() >= 3
+            && compute_heavy(kind)
+            && let Some(f) = fit_group(kind, &rows(v), None)
+        {
+            kinds.push((f, kernels_of(v)));
+        }
+    }
+    let peak = kinds.iter().filter(|(f, _)| f.coefficients[1] > 0.0).map(|(f, _)| 1.0 / f.coefficients[1]).fold(0.0, f64::max);
+    if peak <= 0.0 {
+        return Err(DeriveError("no GEMM or convolution microbenchmark fixes the compute peak: run the full suite".into()));
+    }
+    // Pass 2: in the other kinds FLOPs grow with bytes (an element-wise op does a few FLOPs per element), so
+    // a fit cannot tell the two costs apart; their FLOPs are charged at the peak and the rest fitted per byte.
+    for (kind, v) in &by_kind {
+        if v.len() >= 3
+            && !compute_heavy(kind)
+            && let Some(f) = fit_group(kind, &rows(v), Some(peak))
+        {
+            kinds.push((f, kernels_of(v)));
+        }
+    }
+    kinds.sort_by(|a, b| a.0.kind.cmp(&b.0.kind));
+    let mut classes = Vec::new();
+    for (class, v) in &by_class {
+        let name = class_name(*class);
+        let fixed = if compute_heavy(name) { None } else { Some(peak) };
+        if let Some(f) = fit_group(name, &rows(v), fixed) {
+            classes.push((*class, f, kernels_of(v)));
+        }
+    }
+    let bw = kinds.iter().filter(|(f, _)| f.coefficients[2] > 0.0).map(|(f, _)| 1.0 / f.coefficients[2]).fold(0.0, f64::max);
+    if bw <= 0.0 {
+        return Err(DeriveError("no microbenchmark fixes the memory bandwidth: run the full suite".into()));
+    }
+    let overhead_s = m.dispatch_s + m.gap_s.max(0.0);
+    gpu.peak_tflops.insert("fp32".into(), peak / 1e12);
+    gpu.mem_bw_gbs = bw / 1e9;
+    gpu.kernel_overhead_us = overhead_s * 1e6;
+    // The intercept measured the kernel without the gap; the description's overhead includes it.
+    let dispatch = m.dispatch_s;
+    let default_curve = Efficiency { compute: 0.5, compute_half_mflop: 0.0, memory: 0.5, memory_half_kb: 0.0 };
+    let class_curve = |c: OpClass| {
+        classes.iter().find(|(k, _, _)| *k == c).map_or(default_curve, |(_, f, k)| curve(f, *k, peak, bw, dispatch))
+    };
+    gpu.efficiency = EfficiencyTable {
+        matmul: class_curve(OpClass::Matmul),
+        conv: class_curve(OpClass::Conv),
+        elementwise: class_curve(OpClass::Elementwise),
+        reduction: class_curve(OpClass::Reduction),
+        movement: class_curve(OpClass::Movement),
+    };
+    gpu.kernel_efficiency = kinds.iter().map(|(f, k)| (f.kind.clone(), curve(f, *k, peak, bw, dispatch))).collect();
+    gpu.sources = vec![format!(
+        "mmbench calibrate on {} ({}), {}: {} microbenchmarks of {} op kinds",
+        m.adapter,
+        m.backend,
+        m.date,
+        m.samples.len(),
+        kinds.len()
+    )];
+
+    let (cpu, host) = derive_host(m)?;
+    let link = Link {
+        between: ["cpu".into(), "gpu".into()],
+        bw_gbs: m.readback_bytes_per_s / 1e9,
+        latency_us: m.readback_latency_s * 1e6,
+        description: "read-back to the host: copy, submit, map and wait (measured)".into(),
+    };
+    if !(link.bw_gbs > 0.0 && link.latency_us >= 0.0) {
+        return Err(DeriveError(format!("read-back bandwidth must be positive, got {} GB/s", link.bw_gbs)));
+    }
+    let runtime = Runtime {
+        name: "wgpu".into(),
+        description: "wgpu: one in-order queue, every op a compute pass, the whole inference one submission".into(),
+        streams: Streams::Single,
+        op_overhead_us: 0.0,
+        launch_overhead_us: 0.0,
+        sync_overhead_us: m.submit_s.max(0.0) * 1e6,
+        input_copy: false,
+        conv_math: "fp32".into(),
+        matmul_math: "fp32".into(),
+    };
+    Ok(Calibration {
+        gpu,
+        cpu,
+        link,
+        runtime,
+        kinds: kinds.into_iter().map(|(f, _)| f).collect(),
+        classes: classes.into_iter().map(|(_, f, _)| f).collect(),
+        host,
+    })
+}
+
+fn class_name(c: OpClass) -> &'static str {
+    match c {
+        OpClass::Matmul => "matmul",
+        OpClass::Conv => "conv",
+        OpClass::Reduction => "reduction",
+        OpClass::Movement => "movement",
+        _ => "elementwise",
+    }
+}
+
+/// The host CPU from the host-work timings: single-threaded samples give one core's rates.
+fn derive_host(m: &Measurements) -> Result<(Device, KindFit), DeriveError> {
+    let units = m.host_threads.max(1);
+    let rows: Vec<([f64; 4], f64)> = m
+        .host
+        .iter()
+        .filter(|h| h.threads == 1)
+        .map(|h| ([1.0, h.flops as f64, h.bytes as f64, 0.0], h.time_s))
+        .collect();
+    let fit = fit_group("host_work", &rows, None).ok_or_else(|| DeriveError("no single-threaded host-work timings to fit the host CPU".into()))?;
+    let [a, b, c, _] = fit.coefficients;
+    // One thread gets 1/units of the compute peak and min(1, 8/units) of the bandwidth in the cost model.
+    let bw_share = (crate::predict::cost_model::SINGLE_CORE_BANDWIDTH_CORES / f64::from(units)).min(1.0);
+    let per_core = if b > 0.0 { 1.0 / b } else { 1e12 };
+    let bw = if c > 0.0 { 1.0 / (c * bw_share) } else { 1e12 };
+    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0 };
+    let cpu = Device {
+        name: "cpu".into(),
+        kind: DeviceKind::Cpu,
+        description: format!("the host CPU ({units} threads), fitted on timings of the host-work stand-in"),
+        peak_tflops: [("fp32".to_string(), per_core * f64::from(units) / 1e12)].into_iter().collect(),
+        mem_bw_gbs: bw / 1e9,
+        // The CPU adapter and the host share one memory.
+        mem_gb: m.max_buffer_bytes as f64 / 1e9,
+        cache_mb: 0.0,
+        compute_units: units,
+        max_concurrent_kernels: 1,
+        kernel_overhead_us: a * 1e6,
+        gemm_tile: [128, 128],
+        efficiency: EfficiencyTable { matmul: flat, conv: flat, elementwise: flat, reduction: flat, movement: flat },
+        kernel_efficiency: BTreeMap::new(),
+        overlap_compute_memory: false,
+        tdp_w: None,
+        die_mm2: None,
+        sources: vec![format!("mmbench calibrate, {}: {} host-work timings", m.date, rows.len())],
+    };
+    Ok((cpu, fit))
+}
+
+/// The file layout of a hardware description.
+#[derive(Serialize)]
+struct HardwareYaml<'a> {
+    name: String,
+    description: String,
+    host: &'static str,
+    default_device: &'static str,
+    devices: BTreeMap<&'static str, &'a Device>,
+    links: Vec<&'a Link>,
+    runtimes: BTreeMap<&'static str, &'a Runtime>,
+    default_runtime: &'static str,
+}
+
+/// The calibrated description as YAML, with a header saying where it comes from.
+pub fn to_yaml(c: &Calibration, m: &Measurements, command: &str) -> String {
+    let slug: String = m.adapter.to_lowercase().chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' }).collect();
+    let slug = slug.split('-').filter(|s| !s.is_empty()).take(3).collect::<Vec<_>>().join("-");
+    let file = HardwareYaml {
+        name: format!("calibrated-{slug}"),
+        description: format!("{} ({}) calibrated by mmbench on {}", m.adapter, m.backend, m.date),
+        host: "cpu",
+        default_device: "gpu",
+        devices: [("gpu", &c.gpu), ("cpu", &c.cpu)].into_iter().collect(),
+        links: vec![&c.link],
+        runtimes: [("wgpu", &c.runtime)].into_iter().collect(),
+        default_runtime: "wgpu",
+    };
+    let body = serde_yaml::to_string(&file).expect("a hardware description serializes");
+    format!(
+        "# Calibrated by `{command}` on {} ({}), {}.\n\
+         # Every figure below is FITTED to microbenchmarks (never to the workloads), not taken from a datasheet:\n\
+         # {} measurements of {} op kinds; fit error per kind in the calibration report.\n{body}",
+        m.adapter,
+        m.backend,
+        m.date,
+        m.samples.len(),
+        c.kinds.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calibrate::suite::{suite, Depth};
+    use crate::predict::cost_model::{op_time_with, DeviceRates};
+
+    fn eff(compute: f64, compute_half_mflop: f64, memory: f64, memory_half_kb: f64) -> Efficiency {
+        Efficiency { compute, compute_half_mflop, memory, memory_half_kb }
+    }
+
+    /// A lock-step device with known figures: 20 GFLOP/s, 10 GB/s, 50 us per kernel plus a 5 us gap.
+    fn truth() -> (Device, Runtime) {
+        let mut d = template(&measurements(vec![], vec![]));
+        d.peak_tflops.insert("fp32".into(), 0.02);
+        d.mem_bw_gbs = 10.0;
+        d.kernel_overhead_us = 55.0;
+        d.efficiency = EfficiencyTable {
+            matmul: eff(0.8, 1.0, 0.9, 0.0),
+            conv: eff(0.5, 4.0, 0.6, 0.0),
+            elementwise: eff(1.0, 0.0, 0.7, 16.0),
+            reduction: eff(1.0, 0.0, 0.5, 32.0),
+            movement: eff(1.0, 0.0, 0.9, 8.0),
+        };
+        d.kernel_efficiency.insert("linear".into(), eff(1.0, 2.0, 0.8, 0.0));
+        d.kernel_efficiency.insert("relu".into(), eff(1.0, 0.0, 1.0, 64.0));
+        d.kernel_efficiency.insert("conv2d".into(), eff(0.6, 5.0, 0.5, 0.0));
+        let rt = Runtime {
+            name: "wgpu".into(),
+            description: String::new(),
+            streams: Streams::Single,
+            op_overhead_us: 0.0,
+            launch_overhead_us: 0.0,
+            sync_overhead_us: 0.0,
+            input_copy: false,
+            conv_math: "fp32".into(),
+            matmul_math: "fp32".into(),
+        };
+        (d, rt)
+    }
+
+    fn measurements(samples: Vec<Sample>, host: Vec<HostSample>) -> Measurements {
+        Measurements {
+            adapter: "llvmpipe (LLVM 15.0.6, 256 bits)".into(),
+            backend: "vulkan".into(),
+            date: "2026-11-28".into(),
+            compute_units: 2,
+            gemm_tile: [64, 64],
+            max_buffer_bytes: 1 << 31,
+            samples,
+            dispatch_s: 50e-6,
+            gap_s: 5e-6,
+            submit_s: 120e-6,
+            readback_latency_s: 200e-6,
+            readback_bytes_per_s: 4e9,
+            host_threads: 2,
+            host,
+        }
+    }
+
+    /// Host timings of a core doing 3 GFLOP/s and streaming 6 GB/s, 2 us per call.
+    fn host_samples() -> Vec<HostSample> {
+        let mut v = Vec::new();
+        for flops in [1e5, 1e6, 1e7, 5e7] {
+            for bytes in [0.0, 65536.0, 1e6, 16e6] {
+                v.push(HostSample { flops: flops as u64, bytes: bytes as u64, threads: 1, time_s: 2e-6 + flops / 3e9 + bytes / 6e9 });
+            }
+        }
+        v
+    }
+
+    /// Samples timed by the cost model on the truth device, as the device would show them: without the gap.
+    fn synthetic() -> (Device, Runtime, Measurements) {
+        let (d, rt) = truth();
+        let rates = DeviceRates::new(&d, &rt);
+        let samples = suite(Depth::Full)
+            .unwrap()
+            .iter()
+            .map(|mb| {
+                let n = mb.workload.node(mb.op());
+                let curve = d.kernel_efficiency.get(&mb.kind());
+                let t = op_time_with(&n.cost, &rates, curve).total_s - f64::from(n.cost.kernels) * 5e-6;
+                Sample { label: mb.label.clone(), kind: mb.kind(), class: n.cost.class, flops: n.cost.flops, bytes: n.cost.bytes(), kernels: n.cost.kernels, gemm: n.cost.gemm, time_s: t }
+            })
+            .collect();
+        (d, rt, measurements(samples, host_samples()))
+    }
+
+    #[test]
+    fn fitting_recovers_a_known_device_from_synthetic_measurements() {
+        let (d, rt, m) = synthetic();
+        let c = derive(&m).unwrap();
+        // The fastest kinds run at the peaks: linear at 100 % of 20 GFLOP/s, relu at 100 % of 10 GB/s.
+        assert!((c.gpu.peak_flops("fp32") / 20e9 - 1.0).abs() < 1e-6, "{:?}", c.gpu.peak_tflops);
+        assert!((c.gpu.mem_bw() / 10e9 - 1.0).abs() < 1e-6, "{}", c.gpu.mem_bw_gbs);
+        assert!((c.gpu.kernel_overhead_us - 55.0).abs() < 1e-9);
+        let lin = &c.gpu.kernel_efficiency["linear"];
+        // (Its fixed cost may land in either half-saturation size when no shape fills more than one wave: the
+        // two are the same constant then.)
+        assert!((lin.compute - 1.0).abs() < 1e-6 && (lin.memory - 0.8).abs() < 1e-6, "{lin:?}");
+        // Wave quantization scales a GEMM's half-saturation cost too, which a plane's constant cannot follow
+        // exactly: convolutions with a large half-saturation size come out within a few percent.
+        let conv = &c.gpu.kernel_efficiency["conv2d"];
+        assert!((conv.compute / 0.6 - 1.0).abs() < 0.03 && (conv.memory / 0.5 - 1.0).abs() < 0.12, "{conv:?}");
+        // Every microbenchmark is predicted as the truth predicts it (gap included).
+        let (fitted, truth_rates) = (DeviceRates::new(&c.gpu, &c.runtime), DeviceRates::new(&d, &rt));
+        for mb in suite(Depth::Full).unwrap() {
+            let n = mb.workload.node(mb.op());
+            let want = op_time_with(&n.cost, &truth_rates, d.kernel_efficiency.get(&mb.kind())).total_s;
+            let got = op_time_with(&n.cost, &fitted, c.gpu.kernel_efficiency.get(&mb.kind())).total_s;
+            assert!((got / want - 1.0).abs() < 0.02, "{}: {got} vs {want}", mb.label);
+        }
+        for k in &c.kinds {
+            assert!(k.worst_error < 0.02, "{k:?}");
+        }
+        // The host: 3 GFLOP/s per core (6 on two), 6 GB/s, 2 us.
+        assert!((c.cpu.peak_flops("fp32") / 6e9 - 1.0).abs() < 1e-6);
+        assert!((c.cpu.mem_bw() / 6e9 - 1.0).abs() < 1e-6);
+        assert!((c.cpu.kernel_overhead_us - 2.0).abs() < 1e-6);
+        assert_eq!((c.runtime.sync_overhead_us, c.link.latency_us), (120.0, 200.0));
+    }
+
+    #[test]
+    fn the_description_loads_as_hardware_and_says_where_it_comes_from() {
+        let (_, _, m) = synthetic();
+        let c = derive(&m).unwrap();
+        let text = to_yaml(&c, &m, "mmbench calibrate");
+        assert!(text.starts_with("# Calibrated by `mmbench calibrate` on llvmpipe"));
+        let dir = std::env::temp_dir().join(format!("mmbench-derive-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("calibrated.yaml");
+        std::fs::write(&path, &text).unwrap();
+        let hw = crate::hardware::load_hardware(path.to_str().unwrap(), &[]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(hw.name, "calibrated-llvmpipe-llvm-15");
+        assert_eq!(hw.runtimes[hw.default_runtime].name, "wgpu");
+        let gpu = &hw.devices[hw.default_device];
+        assert_eq!(gpu, &c.gpu);
+        assert!(!gpu.overlap_compute_memory);
+    }
+
+    #[test]
+    fn unusable_measurements_are_refused_with_a_reason() {
+        let (_, _, mut m) = synthetic();
+        m.samples[3].time_s = f64::NAN;
+        assert!(derive(&m).unwrap_err().0.contains(&m.samples[3].label));
+        let (_, _, mut m) = synthetic();
+        m.host.clear();
+        assert!(derive(&m).unwrap_err().0.contains("host"));
+        let (_, _, mut m) = synthetic();
+        m.samples.retain(|s| s.kind == "relu");
+        assert!(derive(&m).is_err());
+    }
+}

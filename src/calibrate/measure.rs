@@ -1,0 +1,177 @@
+//! Running the microbenchmarks on a wgpu adapter and the host-work stand-in on the CPU.
+
+use super::derive::{HostSample, Measurements, Sample};
+use super::median;
+use super::suite::{dispatch_chain, Microbench};
+use crate::error::{Error, Result};
+use crate::exec::context::Gpu;
+use crate::exec::execute::{Executor, Iteration};
+use crate::exec::host;
+use std::time::{Duration, Instant};
+
+/// How long to time each microbenchmark: at least `min_iters` iterations and `min_time`, at most `max_iters`.
+#[derive(Debug, Clone, Copy)]
+pub struct Effort {
+    pub min_iters: usize,
+    pub max_iters: usize,
+    pub min_time: Duration,
+}
+
+impl Default for Effort {
+    fn default() -> Self {
+        Effort { min_iters: 7, max_iters: 60, min_time: Duration::from_millis(150) }
+    }
+}
+
+/// Timed iterations of a planned graph, after two warm-up ones.
+fn iterations(exec: &Executor, effort: Effort) -> Result<Vec<Iteration>> {
+    exec.iterate()?;
+    exec.iterate()?;
+    let start = Instant::now();
+    let mut runs = Vec::new();
+    while runs.len() < effort.max_iters && (runs.len() < effort.min_iters || start.elapsed() < effort.min_time) {
+        runs.push(exec.iterate()?);
+    }
+    Ok(runs)
+}
+
+/// A microbenchmark that could not run (an op kind without a kernel on this build): skipped, and said.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub label: String,
+    pub reason: String,
+}
+
+/// Runs every microbenchmark and the fixed-cost probes; `progress` is told each label as it starts.
+pub fn measure(gpu: &Gpu, suite: &[Microbench], effort: Effort, mut progress: impl FnMut(&str)) -> Result<(Measurements, Vec<Skipped>)> {
+    if !gpu.timestamps {
+        return Err(Error::Unsupported(format!(
+            "adapter `{}` has no timestamp queries: calibration needs per-kernel device times",
+            gpu.name()
+        )));
+    }
+    let mut samples = Vec::with_capacity(suite.len());
+    let mut skipped = Vec::new();
+    for mb in suite {
+        progress(&mb.label);
+        let exec = match Executor::new(gpu, &mb.workload) {
+            Ok(e) => e,
+            Err(Error::Unsupported(reason)) => {
+                skipped.push(Skipped { label: mb.label.clone(), reason });
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let runs = iterations(&exec, effort)?;
+        let step = exec.plan.steps.iter().position(|s| s.node == mb.op()).expect("the measured op is a step");
+        let node = mb.workload.node(mb.op());
+        samples.push(Sample {
+            label: mb.label.clone(),
+            kind: mb.kind(),
+            class: node.cost.class,
+            flops: node.cost.flops,
+            bytes: node.cost.bytes(),
+            kernels: node.cost.kernels,
+            gemm: node.cost.gemm,
+            time_s: median(&runs.iter().map(|r| r.ops[step].1 - r.ops[step].0).collect::<Vec<_>>()),
+        });
+    }
+    // The smallest kernel, and a chain of them: the gap between passes and the submission latency.
+    progress("dispatch chain");
+    let chain = dispatch_chain(16)?;
+    let exec = Executor::new(gpu, &chain)?;
+    let runs = iterations(&exec, effort)?;
+    let (mut dispatch, mut gap, mut submit) = (Vec::new(), Vec::new(), Vec::new());
+    for r in &runs {
+        let n = r.ops.len();
+        let span = r.ops[n - 1].1 - r.ops[0].0;
+        let busy: f64 = r.ops.iter().map(|(a, b)| b - a).sum();
+        dispatch.push(busy / n as f64);
+        gap.push((span - busy) / (n - 1) as f64);
+        submit.push(r.wall_s - span);
+    }
+    progress("read-back");
+    let (latency, bandwidth) = readback(gpu)?;
+    progress("host work");
+    let host = host_samples();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let m = Measurements {
+        adapter: gpu.name().to_string(),
+        backend: gpu.backend(),
+        date: today(),
+        compute_units: if gpu.info.device_type == wgpu::DeviceType::Cpu { threads } else { 1 },
+        gemm_tile: crate::exec::kernels::gemm_tile(gpu.subgroups),
+        max_buffer_bytes: gpu.limits.max_buffer_size.min(gpu.limits.max_storage_buffer_binding_size),
+        samples,
+        dispatch_s: median(&dispatch),
+        gap_s: median(&gap).max(0.0),
+        submit_s: median(&submit).max(0.0),
+        readback_latency_s: latency,
+        readback_bytes_per_s: bandwidth,
+        host_threads: threads,
+        host,
+    };
+    Ok((m, skipped))
+}
+
+/// Read-back latency (4 bytes) and bandwidth (16 MiB), medians of repeated reads.
+fn readback(gpu: &Gpu) -> Result<(f64, f64)> {
+    const BIG: u64 = 16 << 20;
+    let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("read-back probe"),
+        size: BIG,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let time = |bytes: u64, reps: usize| -> Result<f64> {
+        gpu.read(&buffer, 0, bytes)?;
+        let mut v = Vec::with_capacity(reps);
+        for _ in 0..reps {
+            let t = Instant::now();
+            std::hint::black_box(gpu.read(&buffer, 0, bytes)?);
+            v.push(t.elapsed().as_secs_f64());
+        }
+        Ok(median(&v))
+    };
+    let small = time(4, 21)?;
+    let big = time(BIG, 7)?;
+    Ok((small, BIG as f64 / (big - small).max(1e-9)))
+}
+
+/// Single-threaded timings of the host-work stand-in over FLOPs and working sets like the workloads'.
+fn host_samples() -> Vec<HostSample> {
+    let mut v = Vec::new();
+    for flops in [100_000u64, 1_000_000, 10_000_000, 40_000_000] {
+        for bytes in [0u64, 256 << 10, 4 << 20, 32 << 20] {
+            let elements = (bytes / 4) as usize;
+            let mut scratch = vec![0.0f32; if elements == 0 { host::REGISTER_SET } else { elements }];
+            std::hint::black_box(host::stand_in(&mut scratch, flops, 1));
+            let times: Vec<f64> = (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    std::hint::black_box(host::stand_in(&mut scratch, flops, 1));
+                    t.elapsed().as_secs_f64()
+                })
+                .collect();
+            // The cost model's bytes of a host-work op are its declared bytes.
+            v.push(HostSample { flops, bytes, threads: 1, time_s: median(&times) });
+        }
+    }
+    v
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`.
+pub fn today() -> String {
+    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Civil from days (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}

@@ -1,0 +1,122 @@
+//! `mmbench calibrate`: microbenchmarks on a wgpu adapter, fitted into a hardware description.
+
+use crate::calibrate::derive::{derive, to_yaml, Calibration, KindFit, Measurements};
+use crate::calibrate::suite::{suite, Depth};
+use crate::error::{Error, Location, Result};
+use crate::report::{self, write_atomic};
+use clap::Args;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The adapter to calibrate: a case-insensitive part of its name (default: the most capable one).
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// Write the fitted hardware description here (default: stdout; the report then goes to stderr).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// A few sizes per op kind instead of the full range (about a third of the time).
+    #[arg(long)]
+    pub quick: bool,
+    /// Also save the raw measurements as JSON, to refit later with `--from-raw`.
+    #[arg(long, value_name = "FILE")]
+    pub raw: Option<PathBuf>,
+    /// Fit saved measurements instead of measuring (no adapter needed).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["adapter", "quick", "raw"])]
+    pub from_raw: Option<PathBuf>,
+}
+
+#[allow(clippy::result_large_err)] // the crate-wide error type, as every subcommand
+pub fn run(a: CalibrateArgs) -> Result<()> {
+    let m = match &a.from_raw {
+        Some(path) => read_raw(path)?,
+        None => measure(&a)?,
+    };
+    if let Some(path) = &a.raw {
+        write_atomic(path, serde_json::to_string_pretty(&m).expect("measurements serialize").as_bytes())?;
+    }
+    let c = derive(&m).map_err(|e| Error::Unsupported(format!("cannot fit the measurements of `{}`: {e}", m.adapter)))?;
+    let command = match &a.from_raw {
+        Some(_) => "mmbench calibrate --from-raw".to_string(),
+        None if a.quick => "mmbench calibrate --quick".to_string(),
+        None => "mmbench calibrate".to_string(),
+    };
+    let yaml = to_yaml(&c, &m, &command);
+    let text = report_table(&c, &m);
+    match &a.out {
+        Some(path) => {
+            write_atomic(path, yaml.as_bytes())?;
+            report::emit(&format!("{text}\nwrote {}\n", path.display()), None)
+        }
+        None => {
+            eprint!("{text}");
+            report::emit(&yaml, None)
+        }
+    }
+}
+
+fn read_raw(path: &PathBuf) -> Result<Measurements> {
+    let at = || Location::file(path.display().to_string());
+    let text = std::fs::read_to_string(path).map_err(|e| Error::input(at(), format!("cannot read: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| {
+        let loc = Location { line: Some(e.line()), column: Some(e.column()), ..at() };
+        Error::input(loc, format!("not a measurements file of `mmbench calibrate --raw`: {e}"))
+    })
+}
+
+#[cfg(feature = "gpu")]
+fn measure(a: &CalibrateArgs) -> Result<Measurements> {
+    use crate::calibrate::measure::{measure, Effort};
+    use indicatif::{ProgressBar, ProgressStyle};
+    let gpu = crate::exec::context::Gpu::new(a.adapter.as_deref())?;
+    let benches = suite(if a.quick { Depth::Quick } else { Depth::Full })?;
+    // The microbenchmarks, then four probes: dispatch chain, read-back, host work.
+    let bar = ProgressBar::new(benches.len() as u64 + 3);
+    bar.set_style(ProgressStyle::with_template("{spinner} {pos}/{len} {wide_bar} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    let (m, skipped) = measure(&gpu, &benches, Effort::default(), |label| {
+        bar.set_message(label.to_string());
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    for s in &skipped {
+        eprintln!("skipped `{}`: {}", s.label, s.reason);
+    }
+    Ok(m)
+}
+
+#[cfg(not(feature = "gpu"))]
+fn measure(_: &CalibrateArgs) -> Result<Measurements> {
+    Err(Error::Unsupported(crate::exec::NO_GPU_BACKEND.into()))
+}
+
+/// Per op kind: what the fit says the kind reaches, and how well the fit reproduces its microbenchmarks.
+fn report_table(c: &Calibration, m: &Measurements) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "calibrated {} ({}) on {}", m.adapter, m.backend, m.date);
+    let _ = writeln!(
+        s,
+        "  peaks {:.2} GFLOP/s, {:.2} GB/s; {:.1} us per kernel (+{:.1} us gap), {:.1} us per submission",
+        c.gpu.peak_flops("fp32") / 1e9,
+        c.gpu.mem_bw_gbs,
+        m.dispatch_s * 1e6,
+        m.gap_s * 1e6,
+        m.submit_s * 1e6
+    );
+    let _ = writeln!(s, "  read-back {:.1} us + {:.2} GB/s; host core {:.2} GFLOP/s, {:.2} GB/s\n", c.link.latency_us, c.link.bw_gbs, c.cpu.peak_flops("fp32") / 1e9 / f64::from(c.cpu.compute_units), c.cpu.mem_bw_gbs);
+    let _ = writeln!(s, "{:<20} {:>4} {:>10} {:>10} {:>10} {:>9} {:>9}", "op kind", "n", "fixed us", "GFLOP/s", "GB/s", "fit err", "worst");
+    let row = |s: &mut String, f: &KindFit| {
+        let [a, b, c, d] = f.coefficients;
+        let rate = |x: f64| if x > 0.0 { format!("{:.2}", 1.0 / x / 1e9) } else { "-".into() };
+        let _ = writeln!(s, "{:<20} {:>4} {:>10.1} {:>10} {:>10} {:>8.1}% {:>8.1}%", f.kind, f.samples, (a + d) * 1e6, rate(b), rate(c), f.fit_error * 100.0, f.worst_error * 100.0);
+    };
+    for f in &c.kinds {
+        row(&mut s, f);
+    }
+    let _ = writeln!(s, "{:<20}", "classes (fallback)");
+    for f in &c.classes {
+        row(&mut s, f);
+    }
+    row(&mut s, &c.host);
+    s
+}

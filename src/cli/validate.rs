@@ -1,0 +1,151 @@
+//! `mmbench validate`: predicts and measures the same configurations and reports how wrong the predictions are.
+
+use super::OutputArgs;
+use crate::error::{Error, Result};
+use crate::exec::report::RunReport;
+use crate::exec::RunOptions;
+use crate::graph::{load_workload, Workload, WorkloadOptions};
+use crate::hardware::load_hardware;
+use crate::predict::{predict, PredictOptions};
+use crate::report::{self, write_atomic, Format};
+use crate::validate::compare::{compare, csv, scatter, summarize, table, Comparison, MeasuredRun};
+use clap::Args;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Workload YAML files or built-in names.
+    #[arg(required = true)]
+    pub graphs: Vec<String>,
+    /// The hardware to predict on: a calibrated description of the adapter that runs (`mmbench calibrate`).
+    #[arg(long)]
+    pub hardware: String,
+    /// Runtime of the prediction (default: the hardware's own; `wgpu` in a calibrated description).
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// Batch sizes to validate (default: each workload's own). Repeatable or comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub batch: Vec<usize>,
+    /// Scale the workloads' size parameters, as `run --scale`.
+    #[arg(long)]
+    pub scale: Option<f64>,
+    /// Saved `mmbench run --format json` results to use instead of running those configurations.
+    #[arg(long, value_delimiter = ',')]
+    pub measured: Vec<String>,
+    /// Save each run made here as `run --format json` output in this directory (reusable with --measured).
+    #[arg(long, value_name = "DIR")]
+    pub save_runs: Option<PathBuf>,
+    /// Also write the predicted-against-measured scatter plot (SVG) here.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// Timed iterations of each run.
+    #[arg(long, default_value_t = 10)]
+    pub iters: usize,
+    /// Untimed iterations before timing.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// The adapter to run on: a case-insensitive part of its name.
+    #[arg(long)]
+    pub adapter: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Serialize)]
+struct ValidateReport<'a> {
+    hardware: &'a str,
+    runtime: &'a str,
+    rows: &'a [Comparison],
+    summary: crate::validate::compare::Summary,
+}
+
+#[allow(clippy::result_large_err)] // the crate-wide error type, as every subcommand
+pub fn run(a: ValidateArgs) -> Result<()> {
+    let hw = load_hardware(&a.hardware, &[])?;
+    let runtime = match &a.runtime {
+        Some(r) => hw.runtime(r)?.name.clone(),
+        None => hw.runtimes[hw.default_runtime].name.clone(),
+    };
+    let mut saved: Vec<(String, MeasuredRun, bool)> = a.measured.iter().map(|p| MeasuredRun::read(p).map(|m| (p.clone(), m, false))).collect::<Result<_>>()?;
+    // Every configuration first, so that a bad workload name fails before anything runs.
+    let mut configs: Vec<Workload> = Vec::new();
+    for g in &a.graphs {
+        let batches: Vec<Option<usize>> = if a.batch.is_empty() { vec![None] } else { a.batch.iter().map(|&b| Some(b)).collect() };
+        for b in batches {
+            configs.push(load_workload(g, &WorkloadOptions { batch: b, sets: Default::default(), scale: a.scale })?);
+        }
+    }
+    let mut runner = Runner::new(&a);
+    let mut rows = Vec::with_capacity(configs.len());
+    let opts = PredictOptions { runtime: Some(runtime.clone()), ..Default::default() };
+    for w in &configs {
+        let predicted = predict(w, &hw, &opts)?;
+        let found = saved.iter_mut().find(|(_, m, _)| m.workload == w.name && m.batch == w.batch && m.flops == w.flops());
+        let measured = match found {
+            Some((_, m, used)) => {
+                *used = true;
+                m.clone()
+            }
+            None => runner.measure(w)?,
+        };
+        rows.push(compare(&predicted, &measured)?);
+    }
+    let unused: Vec<&str> = saved.iter().filter(|(_, _, used)| !used).map(|(p, _, _)| p.as_str()).collect();
+    if !unused.is_empty() {
+        return Err(Error::input(
+            Default::default(),
+            format!("measured files match no requested configuration (workload, batch and scale): {}", unused.join(", ")),
+        ));
+    }
+    let summary = summarize(&rows);
+    if let Some(path) = &a.plot {
+        let title = format!("{} on {} ({runtime})", if configs.len() == 1 { configs[0].name.as_str() } else { "workloads" }, hw.name);
+        write_atomic(path, scatter(&rows, &title)?.as_bytes())?;
+    }
+    let text = match a.output.format {
+        Format::Table => table(&rows, &summary, &hw.name, &runtime),
+        Format::Csv => csv(&rows)?,
+        Format::Json => report::json::to_json(&ValidateReport { hardware: &hw.name, runtime: &runtime, rows: &rows, summary })?,
+    };
+    report::emit(&text, a.output.out.as_deref())
+}
+
+/// Runs configurations on the adapter, opened on first use (a fully `--measured` validation needs none).
+struct Runner<'a> {
+    args: &'a ValidateArgs,
+    #[cfg(feature = "gpu")]
+    gpu: Option<crate::exec::context::Gpu>,
+}
+
+impl<'a> Runner<'a> {
+    fn new(args: &'a ValidateArgs) -> Self {
+        Runner {
+            args,
+            #[cfg(feature = "gpu")]
+            gpu: None,
+        }
+    }
+
+    #[cfg(feature = "gpu")]
+    fn measure(&mut self, w: &Workload) -> Result<MeasuredRun> {
+        if self.gpu.is_none() {
+            self.gpu = Some(crate::exec::context::Gpu::new(self.args.adapter.as_deref())?);
+        }
+        let gpu = self.gpu.as_ref().expect("opened above");
+        let opts = RunOptions { iters: self.args.iters, warmup: self.args.warmup, adapter: None, ..RunOptions::default() };
+        let m = crate::exec::run_on(gpu, w, &opts)?;
+        if let Some(dir) = &self.args.save_runs {
+            std::fs::create_dir_all(dir).map_err(|e| Error::input(crate::error::Location::file(dir.display().to_string()), format!("cannot create: {e}")))?;
+            let path = dir.join(format!("{}-b{}.json", w.name, w.batch));
+            write_atomic(&path, report::json::to_json(&RunReport::new(&m))?.as_bytes())?;
+        }
+        Ok(MeasuredRun::from_trace(&m.trace, gpu.name()))
+    }
+
+    #[cfg(not(feature = "gpu"))]
+    fn measure(&mut self, w: &Workload) -> Result<MeasuredRun> {
+        let _ = self.args;
+        Err(Error::Unsupported(format!("no measured run of `{}` at batch {} was given, and {}", w.name, w.batch, crate::exec::NO_GPU_BACKEND)))
+    }
+}

@@ -1,0 +1,304 @@
+//! One configuration predicted and measured, side by side, end to end and per stage; and the error statistics
+//! over many of them, as a table, CSV and a scatter plot.
+
+use super::stats::{error_stats, relative_error, ErrorStats};
+use crate::analysis::stage_breakdown;
+use crate::error::{Error, Location, Result};
+use crate::report::plots::{scatter_svg, Axes, Series};
+use crate::trace::Trace;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// What validation needs of a measured run: its configuration and its end-to-end and stage times. Built from
+/// a measured [`Trace`], or read from a saved `mmbench run --format json` result (whose fields these are).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredRun {
+    pub workload: String,
+    pub batch: usize,
+    /// FLOPs of one inference: tells a run at another input scale from this one.
+    pub flops: u64,
+    pub adapter: String,
+    pub latency_ms: f64,
+    pub stages: Vec<StageMs>,
+}
+
+/// A stage (and modality) time, milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageMs {
+    pub stage: crate::graph::Stage,
+    #[serde(default)]
+    pub modality: Option<String>,
+    pub ms: f64,
+}
+
+impl StageMs {
+    pub fn label(&self) -> String {
+        match &self.modality {
+            Some(m) => format!("{}:{m}", self.stage.name()),
+            None => self.stage.name().to_string(),
+        }
+    }
+}
+
+/// Stage times of a trace.
+pub fn stage_times(t: &Trace) -> Vec<StageMs> {
+    stage_breakdown(t).into_iter().map(|s| StageMs { stage: s.stage, modality: s.modality, ms: s.seconds * 1e3 }).collect()
+}
+
+impl MeasuredRun {
+    pub fn from_trace(t: &Trace, adapter: &str) -> Self {
+        MeasuredRun { workload: t.workload.clone(), batch: t.batch, flops: t.flops, adapter: adapter.to_string(), latency_ms: t.latency_s * 1e3, stages: stage_times(t) }
+    }
+
+    /// Reads a saved `mmbench run --format json` result.
+    pub fn read(path: &str) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::input(Location::file(path), format!("cannot read the measured run: {e}")))?;
+        let run: MeasuredRun = serde_json::from_str(&text).map_err(|e| {
+            let loc = Location { line: Some(e.line()), column: Some(e.column()), ..Location::file(path) };
+            Error::input(loc, format!("not a result of `mmbench run --format json`: {e}"))
+        })?;
+        if !(run.latency_ms.is_finite() && run.latency_ms > 0.0) || run.stages.iter().any(|s| !(s.ms.is_finite() && s.ms >= 0.0)) {
+            return Err(Error::input(Location::file(path).field("latency_ms"), "measured times must be positive and finite"));
+        }
+        Ok(run)
+    }
+}
+
+/// One configuration, predicted and measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub workload: String,
+    pub batch: usize,
+    pub predicted_ms: f64,
+    pub measured_ms: f64,
+    pub error: f64,
+    pub stages: Vec<StageComparison>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageComparison {
+    pub stage: String,
+    pub predicted_ms: f64,
+    pub measured_ms: f64,
+    pub error: f64,
+}
+
+/// Stages shorter than this share of the measured latency are listed but left out of the per-stage
+/// statistics: a 2 % stage's relative error says little about the model and much about timer resolution.
+pub const MIN_STAGE_SHARE: f64 = 0.05;
+
+/// Compares a prediction with a measurement of the same configuration; refuses a measurement of another one.
+pub fn compare(predicted: &Trace, measured: &MeasuredRun) -> Result<Comparison> {
+    if predicted.workload != measured.workload || predicted.batch != measured.batch || predicted.flops != measured.flops {
+        return Err(Error::input(
+            Location::default(),
+            format!(
+                "the measured run is of `{}` at batch {} ({} FLOPs), the prediction of `{}` at batch {} ({} FLOPs): not the same configuration \
+                 (check --batch and --scale)",
+                measured.workload, measured.batch, measured.flops, predicted.workload, predicted.batch, predicted.flops
+            ),
+        ));
+    }
+    let pred_stages = stage_times(predicted);
+    let mut stages = Vec::new();
+    for m in &measured.stages {
+        let p = pred_stages.iter().find(|p| p.stage == m.stage && p.modality == m.modality).map_or(0.0, |p| p.ms);
+        stages.push(StageComparison { stage: m.label(), predicted_ms: p, measured_ms: m.ms, error: if m.ms > 0.0 { relative_error(p, m.ms) } else { f64::NAN } });
+    }
+    let predicted_ms = predicted.latency_s * 1e3;
+    Ok(Comparison {
+        workload: measured.workload.clone(),
+        batch: measured.batch,
+        predicted_ms,
+        measured_ms: measured.latency_ms,
+        error: relative_error(predicted_ms, measured.latency_ms),
+        stages,
+    })
+}
+
+/// Statistics over a set of comparisons.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub end_to_end: Option<ErrorStats>,
+    /// Over every stage of at least [`MIN_STAGE_SHARE`] of its configuration's latency.
+    pub stages: Option<ErrorStats>,
+}
+
+pub fn summarize(rows: &[Comparison]) -> Summary {
+    let e2e: Vec<(f64, f64)> = rows.iter().map(|r| (r.predicted_ms, r.measured_ms)).collect();
+    let stages: Vec<(f64, f64)> = rows
+        .iter()
+        .flat_map(|r| r.stages.iter().filter(move |s| s.measured_ms >= MIN_STAGE_SHARE * r.measured_ms).map(|s| (s.predicted_ms, s.measured_ms)))
+        .collect();
+    Summary { end_to_end: error_stats(&e2e), stages: error_stats(&stages) }
+}
+
+fn pct(x: f64) -> String {
+    if x.is_finite() { format!("{:+.1}%", x * 100.0) } else { "-".into() }
+}
+
+fn stats_line(name: &str, s: &Option<ErrorStats>) -> String {
+    match s {
+        Some(s) => format!(
+            "{name:<11} n={:<4} MAPE {:.1}% (95% CI {:.1}-{:.1}%), worst {:.1}%, bias {:+.1}%, Spearman {:.3}\n",
+            s.n,
+            s.mape * 100.0,
+            s.mape_ci95.0 * 100.0,
+            s.mape_ci95.1 * 100.0,
+            s.worst * 100.0,
+            s.bias * 100.0,
+            s.spearman
+        ),
+        None => format!("{name:<11} no pairs\n"),
+    }
+}
+
+/// The readable report: one block per configuration, then the statistics.
+pub fn table(rows: &[Comparison], summary: &Summary, hardware: &str, runtime: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "predicted on {hardware} (runtime {runtime}) against measured runs\n");
+    let _ = writeln!(s, "{:<34} {:>12} {:>12} {:>8}", "configuration / stage", "predicted ms", "measured ms", "error");
+    for r in rows {
+        let _ = writeln!(s, "{:<34} {:>12.3} {:>12.3} {:>8}", format!("{} batch {}", r.workload, r.batch), r.predicted_ms, r.measured_ms, pct(r.error));
+        for st in &r.stages {
+            let small = if st.measured_ms < MIN_STAGE_SHARE * r.measured_ms { " (small)" } else { "" };
+            let _ = writeln!(s, "  {:<32} {:>12.3} {:>12.3} {:>8}{small}", st.stage, st.predicted_ms, st.measured_ms, pct(st.error));
+        }
+    }
+    let _ = writeln!(s);
+    s.push_str(&stats_line("end-to-end", &summary.end_to_end));
+    s.push_str(&stats_line("per stage", &summary.stages));
+    s
+}
+
+/// One CSV row per configuration and stage (`stage` is `end-to-end` for the whole inference).
+pub fn csv(rows: &[Comparison]) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let io = |e: csv::Error| Error::Unsupported(format!("writing CSV: {e}"));
+    w.write_record(["workload", "batch", "stage", "predicted_ms", "measured_ms", "error"]).map_err(io)?;
+    for r in rows {
+        let b = r.batch.to_string();
+        w.write_record([r.workload.as_str(), &b, "end-to-end", &format!("{:.6}", r.predicted_ms), &format!("{:.6}", r.measured_ms), &format!("{:.5}", r.error)]).map_err(io)?;
+        for st in &r.stages {
+            w.write_record([r.workload.as_str(), &b, &st.stage, &format!("{:.6}", st.predicted_ms), &format!("{:.6}", st.measured_ms), &format!("{:.5}", st.error)]).map_err(io)?;
+        }
+    }
+    String::from_utf8(w.into_inner().map_err(|e| Error::Unsupported(format!("writing CSV: {e}")))?).map_err(|e| Error::Unsupported(e.to_string()))
+}
+
+/// Predicted against measured end-to-end latency, log axes, one colour per workload, with y = x.
+pub fn scatter(rows: &[Comparison], title: &str) -> Result<String> {
+    let mut series: Vec<Series> = Vec::new();
+    for r in rows {
+        match series.iter_mut().find(|s| s.name == r.workload) {
+            Some(s) => s.points.push((r.measured_ms, r.predicted_ms)),
+            None => series.push(Series { name: r.workload.clone(), points: vec![(r.measured_ms, r.predicted_ms)] }),
+        }
+    }
+    let axes = Axes { title: title.into(), x_label: "measured latency (ms)".into(), y_label: "predicted latency (ms)".into(), log_x: true, log_y: true };
+    scatter_svg(&axes, &series, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Stage;
+
+    fn run(workload: &str, batch: usize, latency: f64, stages: &[(Stage, Option<&str>, f64)]) -> MeasuredRun {
+        MeasuredRun {
+            workload: workload.into(),
+            batch,
+            flops: 100,
+            adapter: "test".into(),
+            latency_ms: latency,
+            stages: stages.iter().map(|&(stage, m, ms)| StageMs { stage, modality: m.map(String::from), ms }).collect(),
+        }
+    }
+
+    fn comparison(workload: &str, predicted: f64, measured: f64, stages: Vec<(f64, f64)>) -> Comparison {
+        Comparison {
+            workload: workload.into(),
+            batch: 1,
+            predicted_ms: predicted,
+            measured_ms: measured,
+            error: relative_error(predicted, measured),
+            stages: stages
+                .into_iter()
+                .enumerate()
+                .map(|(i, (p, m))| StageComparison { stage: format!("s{i}"), predicted_ms: p, measured_ms: m, error: relative_error(p, m) })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn statistics_match_a_hand_computed_table() {
+        // Errors +10 %, -20 %, +5 %, 0 %: MAPE 8.75 %, worst 20 % (the second), bias -1.25 %.
+        let rows = vec![
+            comparison("a", 11.0, 10.0, vec![(6.0, 5.0), (0.1, 4.0)]),
+            comparison("a", 16.0, 20.0, vec![(8.0, 10.0)]),
+            comparison("b", 42.0, 40.0, vec![]),
+            comparison("b", 5.0, 5.0, vec![(2.0, 2.0)]),
+        ];
+        let s = summarize(&rows);
+        let e = s.end_to_end.clone().unwrap();
+        assert_eq!(e.n, 4);
+        assert!((e.mape - 0.0875).abs() < 1e-12 && (e.worst - 0.2).abs() < 1e-12 && e.worst_index == 1);
+        assert!((e.bias + 0.0125).abs() < 1e-12);
+        // Measured order 10 < 20 < 40 and 5 lowest: predicted order 5 < 11 < 16 < 42 is the same.
+        assert!((e.spearman - 1.0).abs() < 1e-12);
+        // Stages: (6, 5) +20 %, (0.1, 4) 40 % of its 10 ms row: kept, (8, 10) -20 %, (2, 2) 0 % -> MAPE 27.4 %.
+        let st = s.stages.clone().unwrap();
+        assert_eq!(st.n, 4);
+        assert!((st.mape - (0.2 + 0.975 + 0.2 + 0.0) / 4.0).abs() < 1e-12, "{st:?}");
+        let text = table(&rows, &s, "hw", "wgpu");
+        assert!(text.contains("MAPE 8.8%") && text.contains("worst 20.0%"), "{text}");
+        let c = csv(&rows).unwrap();
+        assert_eq!(c.lines().count(), 1 + 4 + 4);
+        assert!(c.lines().nth(1).unwrap().starts_with("a,1,end-to-end,11.000000,10.000000,0.10000"));
+        let svg = scatter(&rows, "t").unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("measured latency"));
+    }
+
+    #[test]
+    fn small_stages_are_listed_but_not_counted() {
+        let rows = vec![comparison("a", 10.0, 10.0, vec![(9.0, 9.8), (1.0, 0.2)])];
+        let st = summarize(&rows).stages.unwrap();
+        assert_eq!(st.n, 1);
+        assert!(table(&rows, &summarize(&rows), "hw", "wgpu").contains("(small)"));
+    }
+
+    #[test]
+    fn a_measurement_of_another_configuration_is_refused() {
+        let w = crate::graph::load_workload("av-mnist", &Default::default()).unwrap();
+        let hw = crate::hardware::load_hardware("a100", &[]).unwrap();
+        let t = crate::predict::predict(&w, &hw, &Default::default()).unwrap();
+        let mut m = MeasuredRun::from_trace(&t, "test");
+        assert!(compare(&t, &m).is_ok());
+        m.batch += 1;
+        let e = compare(&t, &m).unwrap_err().to_string();
+        assert!(e.contains("not the same configuration"), "{e}");
+        let mut m = MeasuredRun::from_trace(&t, "test");
+        m.flops /= 2;
+        assert!(compare(&t, &m).is_err());
+    }
+
+    #[test]
+    fn saved_runs_are_read_and_bad_files_named() {
+        let dir = std::env::temp_dir().join(format!("mmbench-validate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = run("av-mnist", 4, 2.5, &[(Stage::Encoder, Some("image"), 2.0), (Stage::Head, None, 0.5)]);
+        let p = dir.join("good.json");
+        std::fs::write(&p, serde_json::to_string(&good).unwrap()).unwrap();
+        assert_eq!(MeasuredRun::read(p.to_str().unwrap()).unwrap(), good);
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, "{\"workload\": \"x\",\n \"batch\": \"four\"}").unwrap();
+        let e = MeasuredRun::read(bad.to_str().unwrap()).unwrap_err().to_string();
+        assert!(e.contains("bad.json") && e.contains(":2:") && e.contains("mmbench run"), "{e}");
+        let mut neg = good.clone();
+        neg.latency_ms = -1.0;
+        std::fs::write(&bad, serde_json::to_string(&neg).unwrap()).unwrap();
+        assert!(MeasuredRun::read(bad.to_str().unwrap()).unwrap_err().to_string().contains("latency_ms"));
+        assert!(MeasuredRun::read(dir.join("missing.json").to_str().unwrap()).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

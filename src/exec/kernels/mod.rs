@@ -9,7 +9,9 @@
 mod binary;
 mod copy;
 mod matmul;
+mod norm;
 mod outer_product;
+pub(super) mod recurrent;
 mod reduce;
 mod softmax;
 mod unary;
@@ -114,6 +116,10 @@ pub fn dispatches(a: &OpArgs) -> Result<Vec<Dispatch>> {
         Op::Concat(c) => copy::concat(a, c),
         Op::Permute(p) => copy::permute(a, p),
         Op::Slice(s) => copy::slice(a, s),
+        Op::BatchNorm(_) => norm::batch_norm(a),
+        Op::LayerNorm(l) => norm::layer_norm(a, l),
+        Op::InstanceNorm(i) => norm::instance_norm(a, i),
+        Op::GruCell(_) | Op::LstmCell(_) => recurrent::cell(a),
         other => Err(Error::Unsupported(format!("op `{}` has no kernel yet", other.kind()))),
     }
 }

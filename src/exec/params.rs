@@ -6,6 +6,11 @@
 //! |---|---|---|
 //! | `linear` | `weight [in, out]`, `bias [out]` (when `bias`) | `y = x · weight + bias`: row `i` of `weight` holds the weights of input feature `i` (the transpose of PyTorch's `[out, in]`, so the GEMM reads both operands row-major) |
 //! | `embedding` | `weight [vocab, dim]` | row `id` is the vector of token `id`, as in PyTorch's `nn.Embedding`; filled uniform in `±√3`, a stand-in for its N(0, 1) init with the same mean and variance |
+//! | `batch_norm` | `weight [C]`, `bias [C]`, `running_mean [C]`, `running_var [C]` | PyTorch's four tensors, kept apart (inference: `y = (x - running_mean) / sqrt(running_var + eps) · weight + bias` per channel); `running_var` is drawn in `[0.5, 1.5)`, so it is positive |
+//! | `layer_norm` | `weight [*normalized]`, `bias [*normalized]` (when `affine`) | the shape of the last `dims` axes of the input, as PyTorch's `normalized_shape` |
+//! | `instance_norm` | `weight [C]`, `bias [C]` (when `affine`) | one scale and shift per channel |
+//! | `gru_cell` | `weight_hh [H, 3H]`, `bias_hh [3H]` | `h · weight_hh + bias_hh`, gates in PyTorch's order r, z, n along the columns; the transpose of PyTorch's `weight_hh_l0 [3H, H]` (row-major for the GEMM, like `linear`); `W_ih`, `b_ih` belong to the `linear` before the cells |
+//! | `lstm_cell` | `weight_hh [H, 4H]`, `bias_hh [4H]` | as `gru_cell`, gates i, f, g, o |
 //!
 //! A family that adds parameters adds one arm here and one row to this table.
 
@@ -30,6 +35,25 @@ pub fn param_specs(node: &Node, inputs: &[TensorInfo]) -> Result<Vec<ParamSpec>>
             let bound = 3f32.sqrt();
             vec![ParamSpec::new("weight", [e.vocab, e.dim], Init::Uniform { low: -bound, high: bound })]
         }
+        Op::BatchNorm(_) => {
+            let c = [inputs[0].shape[1]];
+            vec![
+                ParamSpec::new("weight", c, AFFINE_SCALE),
+                ParamSpec::new("bias", c, AFFINE_SHIFT),
+                ParamSpec::new("running_mean", c, AFFINE_SHIFT),
+                ParamSpec::new("running_var", c, AFFINE_SCALE),
+            ]
+        }
+        Op::LayerNorm(l) if l.affine => {
+            let shape = &inputs[0].shape[inputs[0].rank() - l.dims..];
+            vec![ParamSpec::new("weight", shape, AFFINE_SCALE), ParamSpec::new("bias", shape, AFFINE_SHIFT)]
+        }
+        Op::InstanceNorm(n) if n.affine => {
+            let c = [inputs[0].shape[1]];
+            vec![ParamSpec::new("weight", c, AFFINE_SCALE), ParamSpec::new("bias", c, AFFINE_SHIFT)]
+        }
+        Op::GruCell(c) => recurrent_specs(c.hidden, 3),
+        Op::LstmCell(c) => recurrent_specs(c.hidden, 4),
         // Standalone weights are sources: their values come from `data::source_values`.
         Op::Weight(_) => vec![],
         // Every family with parameters adds its layout together with its kernel.
@@ -39,4 +63,16 @@ pub fn param_specs(node: &Node, inputs: &[TensorInfo]) -> Result<Vec<ParamSpec>>
         _ => vec![],
     };
     Ok(specs)
+}
+
+/// Normalization scales (and running variances): around 1, never 0 or negative. PyTorch starts them at
+/// exactly 1; random values let a check see a kernel that forgets them.
+const AFFINE_SCALE: Init = Init::Uniform { low: 0.5, high: 1.5 };
+/// Normalization shifts (and running means): around 0.
+const AFFINE_SHIFT: Init = Init::Uniform { low: -0.5, high: 0.5 };
+
+/// `weight_hh [H, gates · H]` and `bias_hh [gates · H]`, both uniform in `±1/sqrt(H)` as PyTorch draws them.
+fn recurrent_specs(hidden: usize, gates: usize) -> Vec<ParamSpec> {
+    let init = Init::fan_in(hidden);
+    vec![ParamSpec::new("weight_hh", [hidden, gates * hidden], init), ParamSpec::new("bias_hh", [gates * hidden], init)]
 }

@@ -214,7 +214,9 @@ impl Plan {
                     let buffer = b.shared(owner, spec.name, |b| b.upload(node, &what, &spec.shape, || Tensor::F32(spec.generate(owner))))?;
                     params.push(TensorRef { buffer, offset: 0, info: TensorInfo::f32(spec.shape) });
                 }
-                let buffer = b.alloc(node, "the output", &node.output.shape, node.output.numel())?;
+                // A recurrent step keeps its hidden GEMM's result in its output buffer, past the output.
+                let scratch = kernels::recurrent::scratch_elements(node);
+                let buffer = b.alloc(node, "the output", &node.output.shape, node.output.numel() + scratch)?;
                 let output = TensorRef { buffer, offset: 0, info: node.output.clone() };
                 let args = OpArgs { node, inputs: &inputs, params: &params, output: &output, caps };
                 described.push((i, kernels::dispatches(&args).map_err(|e| node_error(node, e))?));

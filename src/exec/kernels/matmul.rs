@@ -62,22 +62,14 @@ pub fn linear(a: &OpArgs, l: &Linear) -> Result<Vec<Dispatch>> {
     let x = &a.inputs[0];
     let k = *x.shape().last().expect("linear input has rank >= 1");
     let rows = (x.numel() / k as u64) as usize;
-    gemm(
-        a,
-        Gemm {
-            a: x,
-            b: &a.params[0],
-            bias: if l.bias { a.params.get(1) } else { None },
-            m: rows,
-            n: l.out,
-            k,
-            transpose_b: false,
-            scale: 1.0,
-            batch: vec![],
-            a_bstride: vec![],
-            b_bstride: vec![],
-        },
-    )
+    dense_into(a, x, &a.params[0], if l.bias { a.params.get(1) } else { None }, [rows, l.out, k], a.output)
+}
+
+/// `x [m, k] · w [k, n] (+ bias [n])` written to `out`, which may be another tensor than the op's output:
+/// a GEMM as one step of another family's op (the hidden projection of a recurrent cell).
+pub fn dense_into(a: &OpArgs, x: &TensorRef, w: &TensorRef, bias: Option<&TensorRef>, [m, n, k]: [usize; 3], out: &TensorRef) -> Result<Vec<Dispatch>> {
+    let args = OpArgs { output: out, ..*a };
+    gemm(&args, Gemm { a: x, b: w, bias, m, n, k, transpose_b: false, scale: 1.0, batch: vec![], a_bstride: vec![], b_bstride: vec![] })
 }
 
 /// Batched `a · b` (or `a · bᵀ`) with broadcast batch axes.

@@ -10,8 +10,10 @@ mod binary;
 mod copy;
 mod embedding;
 mod matmul;
+mod norm;
 mod outer_product;
 mod pool;
+pub(super) mod recurrent;
 mod reduce;
 mod softmax;
 mod unary;
@@ -126,6 +128,10 @@ pub fn dispatches(a: &OpArgs) -> Result<Vec<Dispatch>> {
         Op::AdaptiveAvgPool(p) => pool::adaptive_avg_pool(a, p),
         Op::Upsample(u) => upsample::upsample(a, u),
         Op::Embedding(e) => embedding::embedding(a, e),
+        Op::BatchNorm(_) => norm::batch_norm(a),
+        Op::LayerNorm(l) => norm::layer_norm(a, l),
+        Op::InstanceNorm(i) => norm::instance_norm(a, i),
+        Op::GruCell(_) | Op::LstmCell(_) => recurrent::cell(a),
         other => Err(Error::Unsupported(format!("op `{}` has no kernel yet", other.kind()))),
     }
 }

@@ -9,6 +9,8 @@ mod embedding;
 mod matmul;
 mod movement;
 mod pool;
+pub(super) mod norm;
+mod recurrent;
 mod reduce;
 mod upsample;
 
@@ -41,6 +43,19 @@ pub fn evaluate(node: &Node, inputs: &[&Tensor], params: &[ArrayD<f32>]) -> Resu
             Tensor::U32(ids) => Tensor::F32(embedding::embedding(ids, &params[0]).map_err(|e| node_error(node, e))?),
             Tensor::F32(_) => return Err(node_error(node, "input 0: expected integer ids, got f32 values")),
         },
+        Op::BatchNorm(_) => Tensor::F32(norm::batch_norm(f32_in(0)?, &params[0], &params[1], &params[2], &params[3])),
+        Op::LayerNorm(l) => Tensor::F32(norm::layer_norm(f32_in(0)?, l.dims, l.affine.then(|| (&params[0], &params[1])))),
+        Op::InstanceNorm(n) => Tensor::F32(norm::instance_norm(f32_in(0)?, n.affine.then(|| (&params[0], &params[1])))),
+        Op::GruCell(c) => {
+            let x = recurrent::step_input(f32_in(0)?, c.step, c.time_major);
+            let h = if inputs.len() > 1 { Some(f32_in(1)?) } else { None };
+            Tensor::F32(recurrent::gru_cell(x, h, c.hidden, &params[0], &params[1]))
+        }
+        Op::LstmCell(c) => {
+            let x = recurrent::step_input(f32_in(0)?, c.step, c.time_major);
+            let state = if inputs.len() > 1 { Some(f32_in(1)?) } else { None };
+            Tensor::F32(recurrent::lstm_cell(x, state, c.hidden, &params[0], &params[1]))
+        }
         other => return Err(Error::Unsupported(format!("op `{}` has no CPU reference yet", other.kind()))),
     };
     if out.shape() != node.output.shape.as_slice() {

@@ -1,6 +1,6 @@
 //! `mmbench run`: executes a workload for real on a GPU adapter through wgpu and reports measured times.
 
-use super::{split_sets, OutputArgs, WorkloadArgs};
+use super::{split_sets, OutputArgs, TraceArgs, WorkloadArgs};
 use crate::error::{Error, Result};
 use crate::exec::report::{run_csv, run_table, RunReport};
 use crate::exec::{self, RunOptions};
@@ -29,6 +29,8 @@ pub struct RunArgs {
     pub sets: Vec<String>,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }
 
 #[allow(clippy::result_large_err)] // the crate-wide error type, as every subcommand
@@ -40,6 +42,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     let w = load_workload(&a.workload.graph, &a.workload.options(wl_sets))?;
     let opts = RunOptions { iters: a.iters, warmup: a.warmup, adapter: a.adapter.clone(), check: a.check, ..RunOptions::default() };
     let measured = exec::run(&w, &opts)?;
+    a.trace.write(&measured.trace)?;
     let r = RunReport::new(&measured);
     let text = match a.output.format {
         Format::Table => run_table(&r),

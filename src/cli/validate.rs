@@ -76,27 +76,34 @@ pub fn run(a: ValidateArgs) -> Result<()> {
             configs.push(load_workload(g, &WorkloadOptions { batch: b, sets: Default::default(), scale: a.scale })?);
         }
     }
-    let mut runner = Runner::new(&a);
-    let mut rows = Vec::with_capacity(configs.len());
-    let opts = PredictOptions { runtime: Some(runtime.clone()), ..Default::default() };
-    for w in &configs {
-        let predicted = predict(w, &hw, &opts)?;
-        let found = saved.iter_mut().find(|(_, m, _)| m.workload == w.name && m.batch == w.batch && m.flops == w.flops());
-        let measured = match found {
-            Some((_, m, used)) => {
-                *used = true;
-                m.clone()
+    // Saved runs are matched to configurations first: one that matches none is an error before anything runs.
+    let matched: Vec<Option<usize>> = configs
+        .iter()
+        .map(|w| {
+            let i = saved.iter().position(|(_, m, _)| m.workload == w.name && m.batch == w.batch && m.flops == w.flops());
+            if let Some(i) = i {
+                saved[i].2 = true;
             }
-            None => runner.measure(w)?,
-        };
-        rows.push(compare(&predicted, &measured)?);
-    }
+            i
+        })
+        .collect();
     let unused: Vec<&str> = saved.iter().filter(|(_, _, used)| !used).map(|(p, _, _)| p.as_str()).collect();
     if !unused.is_empty() {
         return Err(Error::input(
             Default::default(),
             format!("measured files match no requested configuration (workload, batch and scale): {}", unused.join(", ")),
         ));
+    }
+    let mut runner = Runner::new(&a);
+    let mut rows = Vec::with_capacity(configs.len());
+    let opts = PredictOptions { runtime: Some(runtime.clone()), ..Default::default() };
+    for (w, m) in configs.iter().zip(matched) {
+        let predicted = predict(w, &hw, &opts)?;
+        let measured = match m {
+            Some(i) => saved[i].1.clone(),
+            None => runner.measure(w)?,
+        };
+        rows.push(compare(&predicted, &measured)?);
     }
     let summary = summarize(&rows);
     if let Some(path) = &a.plot {

@@ -1,0 +1,90 @@
+//! Every built-in workload runs end to end on the adapter at a reduced size with `--check` passing, through the
+//! command line, and writes its measured timeline as a Chrome trace; `calibrate --quick` fits a description
+//! that `validate` then uses on a saved run. The GPU tests fail, not skip, without an adapter.
+#![cfg(feature = "gpu")]
+
+mod common;
+use common::mmbench;
+use serde_json::Value;
+
+/// All nine workloads, at a tenth of their input sizes and batch 1 (seconds each on lavapipe).
+const WORKLOADS: [&str; 9] = ["av-mnist", "mm-imdb", "cmu-mosei", "sarcasm", "medical-vqa", "medical-seg", "mujoco-push", "vision-touch", "transfuser"];
+
+fn out_dir(test: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("mmbench-exec-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn every_workload_runs_at_reduced_size_and_matches_the_reference() {
+    let dir = out_dir("workloads");
+    for w in WORKLOADS {
+        let trace = dir.join(format!("{w}.trace.json"));
+        let args = ["run", w, "--scale", "0.1", "--batch", "1", "--check", "--iters", "1", "--warmup", "0", "--format", "json", "--trace", trace.to_str().unwrap()];
+        let (code, out, err) = mmbench(&args);
+        assert_eq!(code, 0, "{w}: {err}");
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{w}: {e}"));
+        assert_eq!(v["workload"], w);
+        let check = &v["check"]["ops"];
+        let ops = check.as_array().unwrap();
+        assert!(!ops.is_empty(), "{w}: nothing checked");
+        for op in ops {
+            assert!(op["rel_l2"].as_f64().unwrap() <= 1e-4 && op["unwritten"] == 0, "{w}: {op}");
+        }
+        assert!(v["latency_ms"].as_f64().unwrap() > 0.0);
+        let t: Value = serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+        assert!(t["traceEvents"].as_array().is_some_and(|e| !e.is_empty()), "{w}: empty trace");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn calibration_feeds_validation() {
+    let dir = out_dir("calibrate");
+    let hw = dir.join("calibrated.yaml");
+    let raw = dir.join("raw.json");
+    let (code, out, err) = mmbench(&["calibrate", "--quick", "--out", hw.to_str().unwrap(), "--raw", raw.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("GFLOP/s") && out.contains("linear"), "{out}");
+    let text = std::fs::read_to_string(&hw).unwrap();
+    assert!(text.starts_with("# Calibrated by `mmbench calibrate --quick`"), "{text}");
+    // The calibrated description works in every command.
+    let (code, out, err) = mmbench(&["predict", "av-mnist", "--hardware", hw.to_str().unwrap(), "--scale", "0.25", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let p: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(p["runtime"], "wgpu");
+    // Refitting the saved measurements gives the same description.
+    let again = dir.join("again.yaml");
+    let (code, _, err) = mmbench(&["calibrate", "--from-raw", raw.to_str().unwrap(), "--out", again.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let body = |s: &str| s.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&text), body(&std::fs::read_to_string(&again).unwrap()));
+
+    // A saved run, validated against the calibrated prediction, with a plot.
+    let run = dir.join("run.json");
+    let (code, _, err) = mmbench(&["run", "cmu-mosei", "--scale", "0.1", "--batch", "2", "--iters", "3", "--format", "json", "--out", run.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let plot = dir.join("scatter.svg");
+    let hw_s = hw.to_str().unwrap();
+    let args = ["validate", "cmu-mosei", "--hardware", hw_s, "--scale", "0.1", "--batch", "2", "--measured", run.to_str().unwrap(), "--plot", plot.to_str().unwrap(), "--format", "json"];
+    let (code, out, err) = mmbench(&args);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let row = &v["rows"][0];
+    assert_eq!(row["batch"], 2);
+    let measured = row["measured_ms"].as_f64().unwrap();
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&run).unwrap()).unwrap();
+    assert_eq!(measured, saved["latency_ms"].as_f64().unwrap());
+    assert!(v["summary"]["end_to_end"]["mape"].as_f64().unwrap() >= 0.0);
+    assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+    // The saved run does not match another batch: a clear error, nothing run.
+    let (code, out, err) = mmbench(&["validate", "cmu-mosei", "--hardware", hw_s, "--scale", "0.1", "--batch", "4", "--measured", run.to_str().unwrap(), "--adapter", "no-such-adapter"]);
+    common::assert_clean_failure(code, &out, &err);
+    // A corrupted measured file names itself.
+    std::fs::write(&run, "{\"workload\": 3}").unwrap();
+    let (code, out, err) = mmbench(&["validate", "cmu-mosei", "--hardware", hw_s, "--measured", run.to_str().unwrap()]);
+    common::assert_clean_failure(code, &out, &err);
+    assert!(err.contains("run.json") && err.contains("mmbench run"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -5,6 +5,7 @@
 //! | op | tensors (in order) | layout |
 //! |---|---|---|
 //! | `linear` | `weight [in, out]`, `bias [out]` (when `bias`) | `y = x · weight + bias`: row `i` of `weight` holds the weights of input feature `i` (the transpose of PyTorch's `[out, in]`, so the GEMM reads both operands row-major) |
+//! | `conv{1,2,3}d`, `conv_transpose{1,2,3}d` | `weight [k..., in/groups, out]` (transposed: `[k..., in, out/groups]`), `bias [out]` (when `bias`) | kernel axes first, then the input channel, then the output channel: PyTorch's `[out, in/groups, k...]` (transposed: `[in, out/groups, k...]`) with its axes rotated so that each (tap, input channel) row holds the output channels contiguously, which the implicit GEMM reads as its row-major B with vec4 loads (as `linear` reads `[in, out]`); group `g` owns input channels `g·in/groups ..` and output channels `g·out/groups ..` |
 //!
 //! A family that adds parameters adds one arm here and one row to this table.
 
@@ -22,6 +23,14 @@ pub fn param_specs(node: &Node, inputs: &[TensorInfo]) -> Result<Vec<ParamSpec>>
             let mut v = vec![ParamSpec::new("weight", [fan_in, l.out], Init::fan_in(fan_in))];
             if l.bias {
                 v.push(ParamSpec::new("bias", [l.out], Init::fan_in(fan_in)));
+            }
+            v
+        }
+        Op::Conv(c) => {
+            let (shape, fan_in) = c.weight_layout(inputs[0].shape[1]).map_err(Error::Unsupported)?;
+            let mut v = vec![ParamSpec::new("weight", shape, Init::fan_in(fan_in))];
+            if c.bias {
+                v.push(ParamSpec::new("bias", [c.out], Init::fan_in(fan_in)));
             }
             v
         }

@@ -7,9 +7,11 @@
 //! parameter layout, if it has parameters, in `params.rs`.
 
 mod binary;
+mod conv;
 mod copy;
 mod matmul;
 mod outer_product;
+mod pad;
 mod reduce;
 mod softmax;
 mod unary;
@@ -114,6 +116,8 @@ pub fn dispatches(a: &OpArgs) -> Result<Vec<Dispatch>> {
         Op::Concat(c) => copy::concat(a, c),
         Op::Permute(p) => copy::permute(a, p),
         Op::Slice(s) => copy::slice(a, s),
+        Op::Conv(c) => conv::conv(a, c),
+        Op::Pad(p) => pad::pad(a, p),
         other => Err(Error::Unsupported(format!("op `{}` has no kernel yet", other.kind()))),
     }
 }

@@ -5,9 +5,8 @@
 
 mod exec_util;
 
-use exec_util::{assert_all_pass, check_graph, gpu};
+use exec_util::{assert_all_pass, check_graph, check_graph_on, gpu, gpu_without_subgroups};
 use mmbench::exec::execute::Executor;
-use mmbench::exec::Spread;
 use mmbench::graph::ops::{Conv, Pad, PadMode};
 use mmbench::graph::{DType, GraphBuilder, Op};
 use proptest::prelude::*;
@@ -75,12 +74,17 @@ fn case(transposed: bool) -> impl Strategy<Value = (Conv, Vec<usize>)> {
     })
 }
 
+/// The convolution of an input of `shape` on both kernels: with subgroups (where the adapter has them) and
+/// without.
 fn check_conv(conv: &Conv, shape: &[usize]) -> Result<(), TestCaseError> {
-    let r = check_graph(|b| {
-        let x = b.input("x", shape, DType::F32).unwrap();
-        b.add("conv", Op::Conv(conv.clone()), &[x]).unwrap()
-    });
-    assert_all_pass(&r)
+    for g in [gpu(), gpu_without_subgroups()] {
+        let r = check_graph_on(g, |b| {
+            let x = b.input("x", shape, DType::F32).unwrap();
+            b.add("conv", Op::Conv(conv.clone()), &[x]).unwrap()
+        });
+        assert_all_pass(&r)?;
+    }
+    Ok(())
 }
 
 fn pad_mode() -> impl Strategy<Value = PadMode> {
@@ -143,8 +147,22 @@ fn conv_beyond_one_grid_dimension() {
     check_conv(&conv, &[1, 70_000, 2]).unwrap();
 }
 
-/// Throughput of a mid-size ResNet convolution (batch 8, 64 → 64 channels, 56×56, 3×3, padding 1), by GPU
-/// timestamps: `cargo test --release --test exec_conv -- --ignored --nocapture`.
+/// Process CPU seconds (user + system, every thread: a CPU adapter's workers too) of `f`; Linux only.
+fn cpu_seconds(f: impl FnOnce()) -> Option<f64> {
+    let read = || -> Option<f64> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // utime and stime are the 12th and 13th fields after the command name, in clock ticks (100 Hz).
+        let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+        Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) / 100.0)
+    };
+    let t0 = read()?;
+    f();
+    Some(read()? - t0)
+}
+
+/// Throughput of a mid-size ResNet convolution (batch 8, 64 → 64 channels, 56×56, 3×3, padding 1): GPU
+/// time by timestamps (best of 5), and FLOPs per process CPU second, which other load on a shared machine
+/// skews less: `cargo test --release --test exec_conv -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn conv2d_throughput() {
@@ -155,7 +173,11 @@ fn conv2d_throughput() {
     let flops = w.node(y).cost.flops as f64;
     let exec = Executor::new(gpu(), &w).unwrap();
     exec.iterate().unwrap();
-    let runs: Vec<_> = (0..5).map(|_| exec.iterate().unwrap()).collect();
-    let gpu_s = Spread::of(&runs.iter().map(|r| r.ops[0].1 - r.ops[0].0).collect::<Vec<_>>()).median_s;
+    let mut runs = Vec::new();
+    let cpu_s = cpu_seconds(|| runs.extend((0..5).map(|_| exec.iterate().unwrap()))).map(|s| s / 5.0);
+    let gpu_s = runs.iter().map(|r| r.ops[0].1 - r.ops[0].0).fold(f64::INFINITY, f64::min);
     println!("conv2d 8×64×56×56, 3×3 → 64: {:.1} ms, {:.2} GFLOP/s ({})", gpu_s * 1e3, flops / gpu_s / 1e9, exec.timing().name());
+    if let Some(c) = cpu_s {
+        println!("  {:.2} s CPU per run: {:.2} GFLOP per CPU second", c, flops / c / 1e9);
+    }
 }

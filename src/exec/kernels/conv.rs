@@ -8,7 +8,9 @@ use crate::error::{Error, Result};
 use crate::graph::ops::{per_dim_pub, Conv};
 use bytemuck::{Pod, Zeroable};
 
-pub const KERNEL: Kernel = Kernel { name: "conv", sources: &[include_str!("conv.wgsl")] };
+pub const KERNEL: Kernel = Kernel { name: "conv", sources: &[include_str!("conv.wgsl"), include_str!("conv_plain.wgsl")] };
+/// The subgroup entry point needs the device feature, so it is its own module.
+pub const SUBGROUP_KERNEL: Kernel = Kernel { name: "conv_subgroup", sources: &[include_str!("conv.wgsl"), include_str!("conv_subgroup.wgsl")] };
 
 /// Output pixels per workgroup: 8 invocations × 8 pixels.
 const TILE_ROWS: u64 = 64;
@@ -112,7 +114,8 @@ pub fn conv(a: &OpArgs, c: &Conv) -> Result<Vec<Dispatch>> {
     };
     // A dummy for the bias binding when there is none: the weight's buffer, bound read-only like the bias.
     let buffers = vec![x.buffer, w.buffer, bias.unwrap_or(w).buffer, out.buffer];
-    let d = Dispatch::new(&KERNEL, "conv", &p, buffers, grid(tiles, a.caps.max_groups)?);
+    let kernel = if a.caps.subgroups { &SUBGROUP_KERNEL } else { &KERNEL };
+    let d = Dispatch::new(kernel, "conv", &p, buffers, grid(tiles, a.caps.max_groups)?);
     Ok(vec![d.with(vec![("NG", ng as f64), ("VEC4", f64::from(u8::from(vec4_ok)))])])
 }
 

@@ -11,10 +11,15 @@
 //
 // Register blocking as in `matmul.wgsl`: no workgroup memory (on CPU adapters every load is paid per
 // invocation), and each invocation keeps a block of the output in registers: 8 pixels × 4·NG channels
-// (NG groups of 4, `Pix8` each), the pixels `row0 + lane + 8j`. Per input channel and tap it loads 8 input
-// values and NG vec4s of weights for 32·NG multiply-adds. The 8 invocations of a workgroup take
+// (NG groups of 4, a `Pix8` each), the pixels `row0 + lane + 8j`. The 8 invocations of a workgroup take
 // neighbouring pixels and the same channels. Taps are the outer loop: a pixel's input address and whether
-// the tap is inside the input are found once per tap, then the input channels stream past.
+// the tap is inside the input are found once per tap, then the input channels stream past four at a time:
+// 8 × 4 input values and 4 weight rows of 4·NG channels feed 128·NG multiply-adds, chained four deep per
+// accumulator (k advances by four, as in the GEMM). Past the last input channel the weights read as zero.
+//
+// How the weight rows arrive is up to the file compiled after this one (`weights`, and the entry point):
+// `conv_plain.wgsl` loads them in every invocation, `conv_subgroup.wgsl` has each invocation load one
+// group and share it with a subgroup broadcast.
 //
 // Weights are `[taps, rows, columns]` with the output channels contiguous (see `params.rs`); VEC4 (every
 // stride and offset of the weights a multiple of 4) reads them as vec4s, otherwise element by element.
@@ -127,13 +132,18 @@ fn taps(px: Pixels, t: vec3<i32>) -> Taps {
     return out;
 }
 
-// The 8 pixels' input values at input channel offset `off`.
-fn load_a(tp: Taps, off: u32) -> array<f32, 8> {
-    return array<f32, 8>(
-        select(0.0, x[tp.addr[0] + off], tp.inside[0]), select(0.0, x[tp.addr[1] + off], tp.inside[1]),
-        select(0.0, x[tp.addr[2] + off], tp.inside[2]), select(0.0, x[tp.addr[3] + off], tp.inside[3]),
-        select(0.0, x[tp.addr[4] + off], tp.inside[4]), select(0.0, x[tp.addr[5] + off], tp.inside[5]),
-        select(0.0, x[tp.addr[6] + off], tp.inside[6]), select(0.0, x[tp.addr[7] + off], tp.inside[7]));
+// Pixel j's input values at input channel offsets `o` (zero outside the input).
+fn a4(tp: Taps, j: u32, o: vec4<u32>) -> vec4<f32> {
+    let at = tp.addr[j];
+    return select(vec4<f32>(0.0), vec4<f32>(x[at + o.x], x[at + o.y], x[at + o.z], x[at + o.w]), tp.inside[j]);
+}
+
+// The 8 pixels' input values at input channels `ci .. ci + 4` (clamped to the last one: the weights are
+// zero past it), one vec4 per pixel.
+fn load_a(tp: Taps, ci: u32) -> array<vec4<f32>, 8> {
+    let last = p.cig - 1u;
+    let o = vec4<u32>(ci, min(ci + 1u, last), min(ci + 2u, last), min(ci + 3u, last)) * p.idim.w;
+    return array<vec4<f32>, 8>(a4(tp, 0u, o), a4(tp, 1u, o), a4(tp, 2u, o), a4(tp, 3u, o), a4(tp, 4u, o), a4(tp, 5u, o), a4(tp, 6u, o), a4(tp, 7u, o));
 }
 
 // Weight element i read through the vec4 binding.
@@ -142,7 +152,7 @@ fn w_at(i: u32) -> f32 {
 }
 
 // Columns `col + 4q ..` of the weight row that starts (for column 0) at `row`, clamped into the group.
-fn load_b(row: u32, col: u32, q: u32) -> vec4<f32> {
+fn w_row(row: u32, col: u32, q: u32) -> vec4<f32> {
     if (VEC4) {
         return w4[(row + min(col + 4u * q, p.cog - 4u)) / 4u];
     }
@@ -151,16 +161,37 @@ fn load_b(row: u32, col: u32, q: u32) -> vec4<f32> {
     return vec4<f32>(w_at(row + min(n, last)), w_at(row + min(n + 1u, last)), w_at(row + min(n + 2u, last)), w_at(row + min(n + 3u, last)));
 }
 
-// The 8 pixels' accumulators of one group of 4 channels += a (their input values) · b (the weights).
-fn fma8(acc: ptr<function, Pix8>, a: array<f32, 8>, b: vec4<f32>) {
-    (*acc)[0] = fma(vec4<f32>(a[0]), b, (*acc)[0]);
-    (*acc)[1] = fma(vec4<f32>(a[1]), b, (*acc)[1]);
-    (*acc)[2] = fma(vec4<f32>(a[2]), b, (*acc)[2]);
-    (*acc)[3] = fma(vec4<f32>(a[3]), b, (*acc)[3]);
-    (*acc)[4] = fma(vec4<f32>(a[4]), b, (*acc)[4]);
-    (*acc)[5] = fma(vec4<f32>(a[5]), b, (*acc)[5]);
-    (*acc)[6] = fma(vec4<f32>(a[6]), b, (*acc)[6]);
-    (*acc)[7] = fma(vec4<f32>(a[7]), b, (*acc)[7]);
+// Four weight rows (input channels) of one group of 4 output channels.
+alias B4 = array<vec4<f32>, 4>;
+// Those of all 8 groups an invocation may accumulate (groups past NG are never read).
+alias B32 = array<B4, 8>;
+
+// Columns `col + 4q ..` in the rows of input channels `ci .. ci + 4` of the tap whose rows start at `row`
+// (zero past the last input channel).
+fn load_b(row: u32, ci: u32, col: u32, q: u32) -> B4 {
+    let r = row + ci * p.w_cstride;
+    let zero = vec4<f32>(0.0);
+    return B4(w_row(r, col, q),
+              select(zero, w_row(r + p.w_cstride, col, q), ci + 1u < p.cig),
+              select(zero, w_row(r + 2u * p.w_cstride, col, q), ci + 2u < p.cig),
+              select(zero, w_row(r + 3u * p.w_cstride, col, q), ci + 3u < p.cig));
+}
+
+// One pixel's 4 channels += its input at 4 input channels (a) · those channels' weight rows (b).
+fn fma4(acc: vec4<f32>, a: vec4<f32>, b: B4) -> vec4<f32> {
+    return fma(vec4<f32>(a.x), b[0], fma(vec4<f32>(a.y), b[1], fma(vec4<f32>(a.z), b[2], fma(vec4<f32>(a.w), b[3], acc))));
+}
+
+// The 8 pixels' accumulators of one group of 4 output channels.
+fn fma8(acc: ptr<function, Pix8>, a: array<vec4<f32>, 8>, b: B4) {
+    (*acc)[0] = fma4((*acc)[0], a[0], b);
+    (*acc)[1] = fma4((*acc)[1], a[1], b);
+    (*acc)[2] = fma4((*acc)[2], a[2], b);
+    (*acc)[3] = fma4((*acc)[3], a[3], b);
+    (*acc)[4] = fma4((*acc)[4], a[4], b);
+    (*acc)[5] = fma4((*acc)[5], a[5], b);
+    (*acc)[6] = fma4((*acc)[6], a[6], b);
+    (*acc)[7] = fma4((*acc)[7], a[7], b);
 }
 
 // Channels `n .. n + 4` of one pixel whose output starts at `at` (plus bias), those that exist.
@@ -192,8 +223,8 @@ fn store8(px: Pixels, g: u32, n: u32, acc: ptr<function, Pix8>) {
     store4(px.out[7], g, n, (*acc)[7]);
 }
 
-@compute @workgroup_size(8)
-fn conv(ids: Ids) {
+// The convolution, for the entry point of the file compiled after this one.
+fn run(ids: Ids) {
     let t = flat_group(ids.wid, ids.nwg);
     if (t >= p.tiles) {
         return;
@@ -203,8 +234,8 @@ fn conv(ids: Ids) {
     let transposed = p.kdim.w != 0u;
     let s = vec3<i32>(p.stride.xyz);
     let dil = vec3<i32>(p.dil.xyz);
-    // Where the tile's columns start in the group's weights.
-    let wcol = p.offs.y + tl.g * p.w_gstride;
+    // Where the group's weights start.
+    let wg = p.offs.y + tl.g * p.w_gstride;
     var acc0: Pix8;
     var acc1: Pix8;
     var acc2: Pix8;
@@ -218,7 +249,7 @@ fn conv(ids: Ids) {
         for (var ky = 0u; ky < p.kdim.y; ky++) {
             for (var kx = 0u; kx < p.kdim.z; kx++) {
                 let k = vec3<i32>(vec3<u32>(kz, ky, kx));
-                var t = k * dil;
+                var off = k * dil;
                 if (transposed) {
                     // Taps that reach this class exactly (the same for every pixel of the workgroup).
                     let num = vec3<i32>(tl.cls) + vec3<i32>(p.pad.xyz) - k * dil;
@@ -226,26 +257,26 @@ fn conv(ids: Ids) {
                         kidx++;
                         continue;
                     }
-                    t = num / s;
+                    off = num / s;
                 }
-                let tp = taps(px, t);
-                let wk = wcol + kidx * p.w_kstride;
-                for (var ci = 0u; ci < p.cig; ci++) {
-                    let a = load_a(tp, ci * p.idim.w);
-                    let row = wk + ci * p.w_cstride;
-                    fma8(&acc0, a, load_b(row, tl.col, 0u));
+                let tp = taps(px, off);
+                let wk = wg + kidx * p.w_kstride;
+                for (var ci = 0u; ci < p.cig; ci += 4u) {
+                    let a = load_a(tp, ci);
+                    let b = weights(wk, ci, tl.col, ids.lid);
+                    fma8(&acc0, a, b[0]);
                     if (NG > 1u) {
-                        fma8(&acc1, a, load_b(row, tl.col, 1u));
+                        fma8(&acc1, a, b[1]);
                     }
                     if (NG > 2u) {
-                        fma8(&acc2, a, load_b(row, tl.col, 2u));
-                        fma8(&acc3, a, load_b(row, tl.col, 3u));
+                        fma8(&acc2, a, b[2]);
+                        fma8(&acc3, a, b[3]);
                     }
                     if (NG > 4u) {
-                        fma8(&acc4, a, load_b(row, tl.col, 4u));
-                        fma8(&acc5, a, load_b(row, tl.col, 5u));
-                        fma8(&acc6, a, load_b(row, tl.col, 6u));
-                        fma8(&acc7, a, load_b(row, tl.col, 7u));
+                        fma8(&acc4, a, b[4]);
+                        fma8(&acc5, a, b[5]);
+                        fma8(&acc6, a, b[6]);
+                        fma8(&acc7, a, b[7]);
                     }
                 }
                 kidx++;

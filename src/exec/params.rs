@@ -11,6 +11,7 @@
 //! | `instance_norm` | `weight [C]`, `bias [C]` (when `affine`) | one scale and shift per channel |
 //! | `gru_cell` | `weight_hh [H, 3H]`, `bias_hh [3H]` | `h · weight_hh + bias_hh`, gates in PyTorch's order r, z, n along the columns; the transpose of PyTorch's `weight_hh_l0 [3H, H]` (row-major for the GEMM, like `linear`); `W_ih`, `b_ih` belong to the `linear` before the cells |
 //! | `lstm_cell` | `weight_hh [H, 4H]`, `bias_hh [4H]` | as `gru_cell`, gates i, f, g, o |
+//! | `conv{1,2,3}d`, `conv_transpose{1,2,3}d` | `weight [k..., in/groups, out]` (transposed: `[k..., in, out/groups]`), `bias [out]` (when `bias`) | kernel axes first, then the input channel, then the output channel: PyTorch's `[out, in/groups, k...]` (transposed: `[in, out/groups, k...]`) with its axes rotated so that each (tap, input channel) row holds the output channels contiguously, which the implicit GEMM reads as its row-major B with vec4 loads (as `linear` reads `[in, out]`); group `g` owns input channels `g·in/groups ..` and output channels `g·out/groups ..` |
 //!
 //! A family that adds parameters adds one arm here and one row to this table.
 
@@ -54,6 +55,14 @@ pub fn param_specs(node: &Node, inputs: &[TensorInfo]) -> Result<Vec<ParamSpec>>
         }
         Op::GruCell(c) => recurrent_specs(c.hidden, 3),
         Op::LstmCell(c) => recurrent_specs(c.hidden, 4),
+        Op::Conv(c) => {
+            let (shape, fan_in) = c.weight_layout(inputs[0].shape[1]).map_err(Error::Unsupported)?;
+            let mut v = vec![ParamSpec::new("weight", shape, Init::fan_in(fan_in))];
+            if c.bias {
+                v.push(ParamSpec::new("bias", [c.out], Init::fan_in(fan_in)));
+            }
+            v
+        }
         // Standalone weights are sources: their values come from `data::source_values`.
         Op::Weight(_) => vec![],
         // Every family with parameters adds its layout together with its kernel.

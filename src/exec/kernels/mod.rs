@@ -7,6 +7,7 @@
 //! parameter layout, if it has parameters, in `params.rs`.
 
 mod binary;
+mod conv;
 mod copy;
 mod embedding;
 mod matmul;
@@ -14,6 +15,7 @@ mod norm;
 mod outer_product;
 mod pool;
 pub(super) mod recurrent;
+mod pad;
 mod reduce;
 mod softmax;
 mod unary;
@@ -132,6 +134,8 @@ pub fn dispatches(a: &OpArgs) -> Result<Vec<Dispatch>> {
         Op::LayerNorm(l) => norm::layer_norm(a, l),
         Op::InstanceNorm(i) => norm::instance_norm(a, i),
         Op::GruCell(_) | Op::LstmCell(_) => recurrent::cell(a),
+        Op::Conv(c) => conv::conv(a, c),
+        Op::Pad(p) => pad::pad(a, p),
         other => Err(Error::Unsupported(format!("op `{}` has no kernel yet", other.kind()))),
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! One file per op family, like the kernels; a family that gains a kernel adds its reference here too.
 
+mod conv;
 mod elementwise;
 mod embedding;
 mod matmul;
@@ -35,6 +36,8 @@ pub fn evaluate(node: &Node, inputs: &[&Tensor], params: &[ArrayD<f32>]) -> Resu
         Op::Concat(c) => movement::concat(inputs, c.axis).map_err(|e| node_error(node, e))?,
         Op::Permute(p) => movement::permute(inputs[0], &p.perm),
         Op::Slice(s) => movement::slice(inputs[0], s).map_err(|e| node_error(node, e))?,
+        Op::Conv(c) => Tensor::F32(conv::conv(c, f32_in(0)?, &params[0], c.bias.then(|| &params[1]), &node.output.shape).map_err(|e| node_error(node, e))?),
+        Op::Pad(p) => Tensor::F32(conv::pad(p, f32_in(0)?).map_err(|e| node_error(node, e))?),
         Op::Reshape(_) => inputs[0].reshaped(&node.output.shape).map_err(|e| node_error(node, e))?,
         Op::Pool(p) => Tensor::F32(pool::pool(f32_in(0)?, p).map_err(|e| node_error(node, e))?),
         Op::AdaptiveAvgPool(a) => Tensor::F32(pool::adaptive_avg_pool(f32_in(0)?, a).map_err(|e| node_error(node, e))?),

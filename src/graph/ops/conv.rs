@@ -73,6 +73,23 @@ impl Conv {
         ))
     }
 
+    /// The executor's weight shape for `cin` input channels, and the fan-in PyTorch initialises it with.
+    /// Kernel axes first, then input channels, then output channels: `[k..., cin/groups, out]`, or
+    /// `[k..., cin, out/groups]` when transposed (PyTorch's `[out, cin/groups, k...]` and
+    /// `[cin, out/groups, k...]` with the channel axes moved last; see `exec::params`).
+    pub fn weight_layout(&self, cin: usize) -> Result<(Vec<usize>, usize), String> {
+        let mut shape = per_dim(&self.kernel, self.dims, "kernel")?;
+        let kvol: usize = shape.iter().product();
+        let g = self.groups.max(1);
+        if self.transposed {
+            shape.extend([cin, self.out / g]);
+            Ok((shape, self.out / g * kvol))
+        } else {
+            shape.extend([cin / g, self.out]);
+            Ok((shape, cin / g * kvol))
+        }
+    }
+
     fn weight_count(&self, cin: usize) -> u64 {
         let k = numel(&per_dim(&self.kernel, self.dims, "kernel").unwrap_or_default());
         // PyTorch stores [C_out, C_in/g, k...] (or [C_in, C_out/g, k...] when transposed): same count.

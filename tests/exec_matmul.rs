@@ -78,3 +78,25 @@ fn linear_reads_a_view_at_its_offset() {
     });
     assert_all_pass(&r).unwrap();
 }
+
+/// A weight larger than one storage binding (VGG16's 411 MB classifier on lavapipe's 128 MiB) is bound in
+/// windows of rows whose partial products add up: here a 64 KiB limit cuts a [700, 96] weight into 3 slices,
+/// with and without bias, for one row (a GEMV) and for several.
+#[test]
+fn a_weight_beyond_one_binding_is_split_along_k() {
+    use mmbench::exec::context::Gpu;
+    use std::sync::OnceLock;
+    static SMALL: OnceLock<Gpu> = OnceLock::new();
+    let g = SMALL.get_or_init(|| {
+        let mut g = Gpu::new(None).unwrap_or_else(|e| panic!("no GPU adapter for the executor tests: {e}"));
+        g.limits.max_storage_buffer_binding_size = 64 * 1024;
+        g
+    });
+    for (rows, bias) in [(1, true), (5, false), (20, true)] {
+        let r = check_graph_on(g, |b| {
+            let x = b.input("x", &[rows, 700], DType::F32).unwrap();
+            b.linear("fc", x, 96, bias).unwrap()
+        });
+        assert_all_pass(&r).unwrap();
+    }
+}

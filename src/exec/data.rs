@@ -66,6 +66,14 @@ pub enum Tensor {
 }
 
 impl Tensor {
+    /// The values as f32: ids by their value (the copy is cheap next to the reference's own work).
+    pub fn as_values(&self) -> ArrayD<f32> {
+        match self {
+            Tensor::F32(a) => a.clone(),
+            Tensor::U32(a) => a.mapv(|v| v as f32),
+        }
+    }
+
     pub fn shape(&self) -> &[usize] {
         match self {
             Tensor::F32(a) => a.shape(),

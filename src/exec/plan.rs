@@ -175,12 +175,17 @@ impl Plan {
             gpu,
             buffers: Vec::new(),
             shared: HashMap::new(),
-            max_bytes: limits.max_buffer_size.min(limits.max_storage_buffer_binding_size),
+            // Buffers may exceed one binding: kernels that meet one bind it in windows (or refuse, below).
+            max_bytes: limits.max_buffer_size,
         };
         let mut values: Vec<TensorRef> = Vec::with_capacity(w.len());
         let mut described: Vec<(NodeIndex, Vec<Dispatch>)> = Vec::new();
         let mut hosts: HashMap<NodeIndex, HostStep> = HashMap::new();
-        let caps = DeviceCaps { max_groups: limits.max_compute_workgroups_per_dimension, subgroups: gpu.subgroups };
+        let caps = DeviceCaps {
+            max_groups: limits.max_compute_workgroups_per_dimension,
+            subgroups: gpu.subgroups,
+            max_binding_bytes: limits.max_storage_buffer_binding_size,
+        };
         for (i, node) in w.nodes() {
             let value = if matches!(node.op, Op::Input(_) | Op::Weight(_)) {
                 let values = || source_values(w, i).expect("inputs and weights have values");
@@ -261,7 +266,23 @@ impl Plan {
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &uniforms, offset: at, size: wgpu::BufferSize::new(size) }),
                 }];
                 for (j, &buf) in d.buffers.iter().enumerate() {
-                    entries.push(wgpu::BindGroupEntry { binding: j as u32 + 1, resource: b.buffers[buf].as_entire_binding() });
+                    let buffer = &b.buffers[buf];
+                    let resource = match d.windows.iter().find(|w| w.0 == j) {
+                        Some(&(_, offset, size)) => wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset, size: wgpu::BufferSize::new(size) }),
+                        None if buffer.size() > limits.max_storage_buffer_binding_size => {
+                            return Err(Error::input(
+                                Location::default().node(&n.name),
+                                format!(
+                                    "kernel `{}` binds a {}-byte tensor whole, more than this adapter binds at once ({} bytes); lower the batch size",
+                                    d.kernel.name,
+                                    buffer.size(),
+                                    limits.max_storage_buffer_binding_size
+                                ),
+                            ));
+                        }
+                        None => buffer.as_entire_binding(),
+                    };
+                    entries.push(wgpu::BindGroupEntry { binding: j as u32 + 1, resource });
                 }
                 let bind_group = gpu
                     .checked(&format!("binding buffers of `{}`", d.kernel.name), || {

@@ -21,6 +21,11 @@ struct Params {
     b_stride: [u32; 8],
 }
 
+/// 1 when a tensor holds integer ids (the kernel then uses their values).
+fn ids(t: &super::TensorRef) -> f64 {
+    f64::from(u8::from(t.info.dtype == crate::graph::DType::I64))
+}
+
 pub fn binary(a: &OpArgs, kind: BinaryKind) -> Result<Vec<Dispatch>> {
     let (x, z, y) = (&a.inputs[0], &a.inputs[1], a.output);
     let out = y.shape();
@@ -46,5 +51,10 @@ pub fn binary(a: &OpArgs, kind: BinaryKind) -> Result<Vec<Dispatch>> {
         BinaryKind::Maximum => 4,
         BinaryKind::Minimum => 5,
     };
-    Ok(vec![Dispatch::new(&KERNEL, "main", &p, vec![x.buffer, z.buffer, y.buffer], grid(n.div_ceil(256), a.caps.max_groups)?).with(vec![("KIND", f64::from(code)), ("SAME_SHAPE", f64::from(u8::from(same)))])])
+    Ok(vec![Dispatch::new(&KERNEL, "main", &p, vec![x.buffer, z.buffer, y.buffer], grid(n.div_ceil(256), a.caps.max_groups)?).with(vec![
+        ("KIND", f64::from(code)),
+        ("SAME_SHAPE", f64::from(u8::from(same))),
+        ("A_IDS", ids(x)),
+        ("B_IDS", ids(z)),
+    ])])
 }

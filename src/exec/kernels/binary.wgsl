@@ -13,6 +13,9 @@ struct Params {
 override KIND: u32 = 0u;
 // Both operands have the output's shape: no index arithmetic.
 override SAME_SHAPE: bool = false;
+// An operand holds integer ids (u32 words), used by their value (a loss multiplying by its targets).
+override A_IDS: bool = false;
+override B_IDS: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -38,5 +41,9 @@ fn main(ids: Ids) {
     if (!SAME_SHAPE) {
         at = strided2(i, p.rank, p.shape, p.a_stride, p.b_stride);
     }
-    y[p.y_off + i] = combine(a[p.a_off + at.x], b[p.b_off + at.y]);
+    var u = a[p.a_off + at.x];
+    var v = b[p.b_off + at.y];
+    if (A_IDS) { u = f32(bitcast<u32>(u)); }
+    if (B_IDS) { v = f32(bitcast<u32>(v)); }
+    y[p.y_off + i] = combine(u, v);
 }

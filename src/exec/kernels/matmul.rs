@@ -31,7 +31,9 @@ struct Params {
     batch0: u32,
     has_bias: u32,
     scale: f32,
-    _pad: [u32; 3],
+    lda: u32,
+    accumulate: u32,
+    _pad: u32,
     batch_shape: [u32; 8],
     a_bstride: [u32; 8],
     b_bstride: [u32; 8],
@@ -55,6 +57,17 @@ struct Gemm<'a> {
     batch: Vec<usize>,
     a_bstride: Vec<u64>,
     b_bstride: Vec<u64>,
+    /// One slice of a longer reduction: A's row stride, the slice's first column of A, the byte window of B
+    /// bound for it, and whether it adds onto C.
+    slice: Option<KSlice>,
+}
+
+#[derive(Clone, Copy)]
+struct KSlice {
+    lda: usize,
+    k0: usize,
+    b_window: (u64, u64),
+    accumulate: bool,
 }
 
 /// `x [..., in] · weight [in, out] + bias`: the leading axes of x are the rows of one GEMM.
@@ -67,9 +80,34 @@ pub fn linear(a: &OpArgs, l: &Linear) -> Result<Vec<Dispatch>> {
 
 /// `x [m, k] · w [k, n] (+ bias [n])` written to `out`, which may be another tensor than the op's output:
 /// a GEMM as one step of another family's op (the hidden projection of a recurrent cell).
+///
+/// A weight larger than one storage binding (VGG16's first classifier layer holds 411 MB; lavapipe binds 128
+/// MiB) is split along k: each dispatch binds a window of the weight's rows and adds its partial product
+/// onto C, the first one with the bias.
 pub fn dense_into(a: &OpArgs, x: &TensorRef, w: &TensorRef, bias: Option<&TensorRef>, [m, n, k]: [usize; 3], out: &TensorRef) -> Result<Vec<Dispatch>> {
     let args = OpArgs { output: out, ..*a };
-    gemm(&args, Gemm { a: x, b: w, bias, m, n, k, transpose_b: false, scale: 1.0, batch: vec![], a_bstride: vec![], b_bstride: vec![] })
+    let plain = |k, slice| Gemm { a: x, b: w, bias, m, n, k, transpose_b: false, scale: 1.0, batch: vec![], a_bstride: vec![], b_bstride: vec![], slice };
+    let row_bytes = n as u64 * 4;
+    if k as u64 * row_bytes <= a.caps.max_binding_bytes {
+        return gemm(&args, plain(k, None));
+    }
+    // Rows per slice: a multiple of 64, so that every window starts at a multiple of 256 bytes (the
+    // binding offset alignment) and A's slices stay vec4-aligned.
+    let rows = (a.caps.max_binding_bytes / row_bytes) / 64 * 64;
+    if rows == 0 || w.offset != 0 {
+        return Err(crate::error::Error::Unsupported(format!(
+            "a weight row of {row_bytes} bytes leaves no aligned slice within the adapter's {}-byte binding limit",
+            a.caps.max_binding_bytes
+        )));
+    }
+    let mut dispatches = Vec::new();
+    for k0 in (0..k).step_by(rows as usize) {
+        let kc = (k - k0).min(rows as usize);
+        let slice = KSlice { lda: k, k0, b_window: (k0 as u64 * row_bytes, kc as u64 * row_bytes), accumulate: k0 > 0 };
+        let g = Gemm { bias: if k0 == 0 { bias } else { None }, ..plain(kc, Some(slice)) };
+        dispatches.extend(gemm(&args, g)?);
+    }
+    Ok(dispatches)
 }
 
 /// Batched `a · b` (or `a · bᵀ`) with broadcast batch axes.
@@ -83,7 +121,7 @@ pub fn matmul(a: &OpArgs, mm: &MatMul) -> Result<Vec<Dispatch>> {
     let sb = scaled(broadcast_strides(&y.shape()[..rb - 2], &batch), (k * n) as u64);
     let (batch, strides) = collapse(&batch, &[sa, sb]);
     let [a_bstride, b_bstride]: [Vec<u64>; 2] = strides.try_into().expect("two operands");
-    gemm(a, Gemm { a: x, b: y, bias: None, m, n, k, transpose_b: mm.transpose_b, scale: mm.scale, batch, a_bstride, b_bstride })
+    gemm(a, Gemm { a: x, b: y, bias: None, m, n, k, transpose_b: mm.transpose_b, scale: mm.scale, batch, a_bstride, b_bstride, slice: None })
 }
 
 fn gemm(args: &OpArgs, g: Gemm) -> Result<Vec<Dispatch>> {
@@ -101,8 +139,8 @@ fn gemm(args: &OpArgs, g: Gemm) -> Result<Vec<Dispatch>> {
         n: u32_of(g.n, "columns")?,
         k: u32_of(g.k, "inner dimension")?,
         batch_rank: g.batch.len() as u32,
-        a_off: g.a.off(),
-        b_off: g.b.off(),
+        a_off: g.a.off() + g.slice.map_or(0, |s| s.k0 as u32),
+        b_off: if g.slice.is_some() { 0 } else { g.b.off() },
         c_off: out.off(),
         bias_off: g.bias.map_or(0, TensorRef::off),
         row0: 0,
@@ -110,7 +148,9 @@ fn gemm(args: &OpArgs, g: Gemm) -> Result<Vec<Dispatch>> {
         batch0: 0,
         has_bias: u32::from(g.bias.is_some()),
         scale: g.scale,
-        _pad: [0; 3],
+        lda: u32_of(g.slice.map_or(g.k, |s| s.lda), "the inner dimension")?,
+        accumulate: u32::from(g.slice.is_some_and(|s| s.accumulate)),
+        _pad: 0,
         batch_shape: arr8(&g.batch, "the batch")?,
         a_bstride: arr8(&g.a_bstride, "the batch")?,
         b_bstride: arr8(&g.b_bstride, "the batch")?,
@@ -126,7 +166,11 @@ fn gemm(args: &OpArgs, g: Gemm) -> Result<Vec<Dispatch>> {
             for x0 in (0..counts[0]).step_by(max as usize) {
                 let p = Params { row0: u32_of(y0 * tile_m, "rows")?, col0: u32_of(x0 * TILE_N, "columns")?, batch0: z0 as u32, ..template };
                 let groups = [(counts[0] - x0).min(max) as u32, (counts[1] - y0).min(max) as u32, (counts[2] - z0).min(max) as u32];
-                dispatches.push(Dispatch::new(kernel, entry, &p, buffers.clone(), groups).with(constants.clone()));
+                let mut d = Dispatch::new(kernel, entry, &p, buffers.clone(), groups).with(constants.clone());
+                if let Some(s) = g.slice {
+                    d = d.window(1, s.b_window);
+                }
+                dispatches.push(d);
             }
         }
     }

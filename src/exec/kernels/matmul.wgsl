@@ -24,7 +24,9 @@ struct Params {
     // This dispatch's first row, column and batch element (a grid larger than the dispatch limits is
     // split into several dispatches).
     row0: u32, col0: u32, batch0: u32, has_bias: u32,
-    scale: f32, _p0: u32, _p1: u32, _p2: u32,
+    // A's row stride (k, or more when this dispatch is one slice of a longer reduction), and whether C
+    // accumulates onto what an earlier slice wrote.
+    scale: f32, lda: u32, accumulate: u32, _p2: u32,
     batch_shape: Dims8,
     // Element strides of each operand's batch, 0 where it broadcasts.
     a_bstride: Dims8,
@@ -76,7 +78,7 @@ fn b_at(i: u32) -> f32 {
 fn a_rows(blk: Block, first: u32, step: u32) -> array<u32, 8> {
     var rows: array<u32, 8>;
     for (var r = 0u; r < 8u; r++) {
-        rows[r] = (blk.a + min(blk.row + first + step * r, p.m - 1u) * p.k) / select(1u, 4u, VEC4);
+        rows[r] = (blk.a + min(blk.row + first + step * r, p.m - 1u) * p.lda) / select(1u, 4u, VEC4);
     }
     return rows;
 }
@@ -174,7 +176,8 @@ fn store_row(blk: Block, row: u32, lo: vec4<f32>, hi: vec4<f32>) {
             if (p.has_bias != 0u) {
                 bj = bias[p.bias_off + j];
             }
-            c[at + j] = select(lo[e % 4u], hi[e % 4u], e >= 4u) * p.scale + bj;
+            let before = select(0.0, c[at + j], p.accumulate != 0u);
+            c[at + j] = before + select(lo[e % 4u], hi[e % 4u], e >= 4u) * p.scale + bj;
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct DeviceCaps {
     pub max_groups: u32,
     /// Subgroup operations with subgroups of at least 8 invocations.
     pub subgroups: bool,
+    /// Most bytes one storage binding covers: a larger tensor must be bound in windows.
+    pub max_binding_bytes: u64,
 }
 
 /// Helpers every kernel file uses (`flat_group`, `at8`).
@@ -82,13 +84,21 @@ pub struct Dispatch {
     pub buffers: Vec<usize>,
     /// Workgroups along x, y, z.
     pub groups: [u32; 3],
+    /// Bindings that cover only part of their buffer: (index into `buffers`, byte offset, byte size).
+    pub windows: Vec<(usize, u64, u64)>,
 }
 
 impl Dispatch {
     /// `entry` of `kernel` with these uniform params (a `#[repr(C)]` mirror of the kernel's WGSL `Params`),
     /// storage buffers and workgroup counts.
     pub fn new<P: bytemuck::Pod>(kernel: &'static Kernel, entry: &'static str, params: &P, buffers: Vec<usize>, groups: [u32; 3]) -> Self {
-        Dispatch { kernel, entry, constants: vec![], params: bytemuck::bytes_of(params).to_vec(), buffers, groups }
+        Dispatch { kernel, entry, constants: vec![], params: bytemuck::bytes_of(params).to_vec(), buffers, groups, windows: vec![] }
+    }
+
+    /// The same dispatch binding only `(offset, size)` bytes of its `binding`-th buffer.
+    pub fn window(mut self, binding: usize, (offset, size): (u64, u64)) -> Self {
+        self.windows.push((binding, offset, size));
+        self
     }
 
     /// The same dispatch specialized by these `override` constants.

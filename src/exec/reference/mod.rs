@@ -29,7 +29,8 @@ pub fn evaluate(node: &Node, inputs: &[&Tensor], params: &[ArrayD<f32>]) -> Resu
         Op::Linear(l) => Tensor::F32(matmul::linear(f32_in(0)?, &params[0], l.bias.then(|| &params[1]))),
         Op::MatMul(m) => Tensor::F32(matmul::matmul(f32_in(0)?, f32_in(1)?, m.transpose_b, m.scale).map_err(|e| node_error(node, e))?),
         Op::Unary(u) => Tensor::F32(f32_in(0)?.mapv(|x| u.func.apply(x))),
-        Op::Binary(b) => Tensor::F32(elementwise::binary(b.kind, f32_in(0)?, f32_in(1)?).map_err(|e| node_error(node, e))?),
+        // Integer operands (a loss multiplying by its targets) are used by their value.
+        Op::Binary(b) => Tensor::F32(elementwise::binary(b.kind, &inputs[0].as_values(), &inputs[1].as_values()).map_err(|e| node_error(node, e))?),
         Op::OuterProduct(o) => Tensor::F32(elementwise::outer_product(f32_in(0)?, f32_in(1)?, o.prepend_one_a, o.prepend_one_b)),
         Op::Reduce(r) => Tensor::F32(reduce::reduce(f32_in(0)?, r).map_err(|e| node_error(node, e))?),
         Op::Softmax(s) => Tensor::F32(reduce::softmax(f32_in(0)?, s.axis).map_err(|e| node_error(node, e))?),

@@ -104,7 +104,7 @@ fn report_table(c: &Calibration, m: &Measurements) -> String {
         m.submit_s * 1e6
     );
     let _ = writeln!(s, "  read-back {:.1} us + {:.2} GB/s; host core {:.2} GFLOP/s, {:.2} GB/s\n", c.link.latency_us, c.link.bw_gbs, c.cpu.peak_flops("fp32") / 1e9 / f64::from(c.cpu.compute_units), c.cpu.mem_bw_gbs);
-    let _ = writeln!(s, "{:<20} {:>4} {:>10} {:>10} {:>10} {:>9} {:>9}", "op kind", "n", "fixed us", "GFLOP/s", "GB/s", "fit err", "worst");
+    let _ = writeln!(s, "{:<20} {:>4} {:>10} {:>10} {:>10} {:>9} {:>9}", "op kind", "n", "extra us", "GFLOP/s", "GB/s", "fit err", "worst");
     let row = |s: &mut String, f: &KindFit| {
         let [a, b, c, d] = f.coefficients;
         let rate = |x: f64| if x > 0.0 { format!("{:.2}", 1.0 / x / 1e9) } else { "-".into() };

@@ -123,6 +123,11 @@ pub struct Device {
     /// CPU in lockstep).
     #[serde(default = "yes")]
     pub overlap_compute_memory: bool,
+    /// Whether GEMM-like ops pay for whole `gemm_tile`s (`true` for a kernel with one fixed tile, as
+    /// mmbench's wgpu kernels: a GEMV computes a whole 32 x 64 tile); `false` where libraries pick smaller
+    /// tiles for small problems (cuBLAS, cuDNN, oneDNN).
+    #[serde(default)]
+    pub tile_quantization: bool,
     /// Thermal design power, watts (for power-aware design-space studies).
     #[serde(default)]
     pub tdp_w: Option<f64>,

@@ -6,7 +6,11 @@
 //! t_memory  = bytes / (mem_bw * eff_m(bytes))
 //! eff(x)    = eff_max * x / (x + x_half)                (per op class, from the hardware description)
 //! u_wave    = tiles / (ceil(tiles / units) * units)    for GEMM-like ops with at least one full wave
+//!           * m n / (ceil(m / tm) tm ceil(n / tn) tn)   on devices whose kernels pay for whole tiles
 //! ```
+//!
+//! A device with `overlap_compute_memory: false` (a software Vulkan driver) adds the two terms instead of
+//! taking the larger.
 //!
 //! `math` is the runtime's math mode for the op class (PyTorch lets cuDNN run convolutions in TF32 on Ampere
 //! and later). A GEMM whose tiles do not fill one wave is left to the size curve, because libraries pick
@@ -53,6 +57,16 @@ pub fn wave_utilization(g: &GemmShape, dev: &Device) -> f64 {
     }
     let waves = tiles.div_ceil(units);
     tiles as f64 / (waves * units) as f64
+}
+
+/// Fraction of the computed tiles' area a GEMM uses: `m n / (ceil(m / tm) tm ceil(n / tn) tn)`, on devices
+/// whose kernels pay for whole tiles (`tile_quantization`); 1 elsewhere.
+pub fn tile_utilization(g: &GemmShape, dev: &Device) -> f64 {
+    if !dev.tile_quantization {
+        return 1.0;
+    }
+    let [tm, tn] = dev.gemm_tile.map(u64::from);
+    (g.m * g.n) as f64 / (g.m.div_ceil(tm) * tm * g.n.div_ceil(tn) * tn).max(1) as f64
 }
 
 /// Output tiles of a GEMM.
@@ -126,7 +140,7 @@ pub fn op_time_with(cost: &OpCost, rates: &DeviceRates, kernel: Option<&Efficien
     let eff = kernel.unwrap_or_else(|| dev.efficiency.of(cost.class));
     let flops = cost.flops as f64;
     let bytes = cost.bytes() as f64;
-    let wave = cost.gemm.as_ref().map_or(1.0, |g| wave_utilization(g, dev));
+    let wave = cost.gemm.as_ref().map_or(1.0, |g| wave_utilization(g, dev) * tile_utilization(g, dev));
     // An op limited to fewer units than the device has (single-threaded host code) gets that share of the
     // compute peak. Memory bandwidth does not divide as evenly: one core keeps enough misses in flight to
     // draw several cores' share of a socket's bandwidth, which we take as eight.
@@ -194,6 +208,7 @@ mod tests {
             },
             kernel_efficiency: Default::default(),
             overlap_compute_memory: true,
+            tile_quantization: false,
             tdp_w: None,
             die_mm2: None,
             sources: vec![],
@@ -216,6 +231,27 @@ mod tests {
 
     fn cost(class: OpClass, flops: u64, bytes: u64, gemm: Option<GemmShape>) -> OpCost {
         OpCost { flops, bytes_read: bytes, bytes_written: 0, gemm, ..OpCost::of(class) }
+    }
+
+    #[test]
+    fn fixed_tile_kernels_pay_for_whole_tiles() {
+        // A GEMV, m = 1, n = 64, k = 1024, on 32 x 64 tiles: 1/32 of the tile is used.
+        let mut d = device();
+        d.gemm_tile = [32, 64];
+        let g = GemmShape { batch: 1, m: 1, n: 64, k: 1024 };
+        assert_eq!(tile_utilization(&g, &d), 1.0);
+        d.tile_quantization = true;
+        assert!((tile_utilization(&g, &d) - 1.0 / 32.0).abs() < 1e-12);
+        // 40 x 100 on 32 x 64: 4,000 of 64 x 128 = 8,192.
+        let g2 = GemmShape { batch: 3, m: 40, n: 100, k: 8 };
+        assert!((tile_utilization(&g2, &d) - 4000.0 / 8192.0).abs() < 1e-12);
+        // The compute term grows by the same factor.
+        let cost = OpCost { flops: 2 * 64 * 1024, bytes_read: 4, gemm: Some(g), ..OpCost::of(OpClass::Matmul) };
+        let rt = runtime();
+        let with = op_time(&cost, &d, &rt).compute_s;
+        d.tile_quantization = false;
+        let without = op_time(&cost, &d, &rt).compute_s;
+        assert!((with / without - 32.0).abs() < 1e-9, "{with} {without}");
     }
 
     #[test]

@@ -11,7 +11,6 @@ use mmbench::exec::{run_on, RunOptions, TimingMethod};
 use mmbench::graph::ops::{ReduceKind, UnaryFn, WeightKind};
 use mmbench::graph::{DType, GraphBuilder, Stage, Workload};
 use mmbench::trace::{RecordKind, TraceSource};
-use mmbench::Error;
 
 /// audio [2, 16] and image [2, 3, 8, 8] encoders, concat fusion, a shared-weight head and a mean.
 fn two_modalities() -> Workload {
@@ -69,18 +68,6 @@ fn small_graph_runs_and_matches_the_reference() {
 }
 
 #[test]
-fn an_op_without_a_kernel_is_a_clear_error() {
-    let mut b = GraphBuilder::new(1);
-    let x = b.input("x", &[1, 3, 8, 8], DType::F32).unwrap();
-    b.conv("enc/conv", x, 2, 4, 3, 1, 1, true).unwrap();
-    let w = b.finish("conv", "", vec![]);
-    let err = run_on(gpu(), &w, &RunOptions::default()).unwrap_err();
-    assert!(matches!(err, Error::Unsupported(_)), "{err}");
-    let msg = err.to_string();
-    assert!(msg.contains("op `conv2d` has no") && msg.contains("enc/conv"), "{msg}");
-}
-
-#[test]
 fn an_unknown_adapter_lists_the_available_ones() {
     let err = Gpu::new(Some("no-such-adapter-xyz")).err().expect("no adapter has this name");
     let msg = err.to_string();
@@ -103,18 +90,18 @@ fn without_timestamps_ops_are_timed_one_submission_each() {
     assert!(m.trace.executed().all(|r| r.end_s > r.start_s));
 }
 
-/// A tensor larger than the adapter binds in one buffer names the node and both sizes.
+/// A tensor larger than the adapter binds at once, read by a kernel that does not split it, names the node,
+/// the kernel and both sizes (GEMM weights are split instead: see `exec_matmul`).
 #[test]
 fn a_tensor_too_large_for_the_adapter_is_a_clear_error() {
-    let limits = &gpu().limits;
-    let max = limits.max_buffer_size.min(limits.max_storage_buffer_binding_size);
+    let max = gpu().limits.max_storage_buffer_binding_size;
     let big = (max / 4 + 1) as usize;
     let mut b = GraphBuilder::new(1);
     let x = b.weight("big", &[big], WeightKind::Buffer).unwrap();
     b.relu("relu", x).unwrap();
     let w = b.finish("big", "", vec![]);
     let err = run_on(gpu(), &w, &RunOptions::default()).unwrap_err().to_string();
-    assert!(err.contains("big") && err.contains(&max.to_string()) && err.contains(&(4 * big as u64).to_string()), "{err}");
+    assert!(err.contains("`relu`") && err.contains("`unary`") && err.contains(&max.to_string()) && err.contains("lower the batch size"), "{err}");
 }
 
 /// An image encoder whose input comes from host work (a decoder) and whose result a second host item reads

@@ -227,7 +227,15 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
             kinds.push(f);
         }
     }
-    let peak = kinds.iter().filter(|f| f.coefficients[1] > 0.0).map(|f| 1.0 / f.coefficients[1]).fold(0.0, f64::max);
+    // Only kinds whose FLOP term carries most of their largest sample's time say anything about the peak (a
+    // kind fitted with a tiny per-FLOP cost on a few points would claim an absurd one).
+    let carries = |f: &KindFit, col: usize, v: &[&Sample]| -> bool {
+        let r = rows(v);
+        let Some((x, _)) = r.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else { return false };
+        let total: f64 = x.iter().zip(&f.coefficients).map(|(a, c)| a * c).sum();
+        f.coefficients[col] > 0.0 && x[col] * f.coefficients[col] >= 0.5 * total
+    };
+    let peak = kinds.iter().filter(|f| carries(f, 1, &by_kind[f.kind.as_str()])).map(|f| 1.0 / f.coefficients[1]).fold(0.0, f64::max);
     if peak <= 0.0 {
         return Err(DeriveError("no GEMM or convolution microbenchmark fixes the compute peak: run the full suite".into()));
     }
@@ -250,7 +258,7 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
             classes.push((*class, f));
         }
     }
-    let bw = kinds.iter().filter(|f| f.coefficients[2] > 0.0).map(|f| 1.0 / f.coefficients[2]).fold(0.0, f64::max);
+    let bw = kinds.iter().filter(|f| carries(f, 2, &by_kind[f.kind.as_str()])).map(|f| 1.0 / f.coefficients[2]).fold(0.0, f64::max);
     if bw <= 0.0 {
         return Err(DeriveError("no microbenchmark fixes the memory bandwidth: run the full suite".into()));
     }

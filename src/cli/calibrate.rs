@@ -1,7 +1,6 @@
 //! `mmbench calibrate`: microbenchmarks on a wgpu adapter, fitted into a hardware description.
 
 use crate::calibrate::derive::{derive, to_yaml, Calibration, KindFit, Measurements};
-use crate::calibrate::suite::{suite, Depth};
 use crate::error::{Error, Location, Result};
 use crate::report::{self, write_atomic};
 use clap::Args;
@@ -68,6 +67,7 @@ fn read_raw(path: &PathBuf) -> Result<Measurements> {
 #[cfg(feature = "gpu")]
 fn measure(a: &CalibrateArgs) -> Result<Measurements> {
     use crate::calibrate::measure::{measure, Effort};
+    use crate::calibrate::suite::{suite, Depth};
     use indicatif::{ProgressBar, ProgressStyle};
     let gpu = crate::exec::context::Gpu::new(a.adapter.as_deref())?;
     let benches = suite(if a.quick { Depth::Quick } else { Depth::Full })?;

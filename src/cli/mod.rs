@@ -79,6 +79,20 @@ pub struct OutputArgs {
     pub out: Option<PathBuf>,
 }
 
+/// How commands that run workloads on an adapter time them.
+#[derive(Debug, Args, Clone)]
+pub struct ExecArgs {
+    /// Timed iterations.
+    #[arg(long, default_value_t = 10)]
+    pub iters: usize,
+    /// Untimed iterations before timing.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// The adapter to run on: a case-insensitive part of its name (default: the most capable one).
+    #[arg(long)]
+    pub adapter: Option<String>,
+}
+
 /// The Chrome trace option of commands that produce a trace.
 #[derive(Debug, Args, Clone)]
 pub struct TraceArgs {

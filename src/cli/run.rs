@@ -1,6 +1,6 @@
 //! `mmbench run`: executes a workload for real on a GPU adapter through wgpu and reports measured times.
 
-use super::{split_sets, OutputArgs, TraceArgs, WorkloadArgs};
+use super::{split_sets, ExecArgs, OutputArgs, TraceArgs, WorkloadArgs};
 use crate::error::{Error, Result};
 use crate::exec::report::{run_csv, run_table, RunReport};
 use crate::exec::{self, RunOptions};
@@ -12,15 +12,8 @@ use clap::Args;
 pub struct RunArgs {
     #[command(flatten)]
     pub workload: WorkloadArgs,
-    /// Timed iterations.
-    #[arg(long, default_value_t = 10)]
-    pub iters: usize,
-    /// Untimed iterations before timing.
-    #[arg(long, default_value_t = 2)]
-    pub warmup: usize,
-    /// The adapter to run on: a case-insensitive part of its name (default: the most capable one).
-    #[arg(long)]
-    pub adapter: Option<String>,
+    #[command(flatten)]
+    pub exec: ExecArgs,
     /// Compare every op's output with the CPU reference (relative L2 error, unwritten elements).
     #[arg(long)]
     pub check: bool,
@@ -40,7 +33,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         return Err(Error::input(Default::default(), format!("`--set {key}=…`: `run` measures a real adapter, so it takes workload fields only")));
     }
     let w = load_workload(&a.workload.graph, &a.workload.options(wl_sets))?;
-    let opts = RunOptions { iters: a.iters, warmup: a.warmup, adapter: a.adapter.clone(), check: a.check, ..RunOptions::default() };
+    let opts = RunOptions { iters: a.exec.iters, warmup: a.exec.warmup, adapter: a.exec.adapter.clone(), check: a.check, ..RunOptions::default() };
     let measured = exec::run(&w, &opts)?;
     a.trace.write(&measured.trace)?;
     let r = RunReport::new(&measured);

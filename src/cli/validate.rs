@@ -1,9 +1,7 @@
 //! `mmbench validate`: predicts and measures the same configurations and reports how wrong the predictions are.
 
-use super::OutputArgs;
+use super::{ExecArgs, OutputArgs};
 use crate::error::{Error, Result};
-use crate::exec::report::RunReport;
-use crate::exec::RunOptions;
 use crate::graph::{load_workload, Workload, WorkloadOptions};
 use crate::hardware::load_hardware;
 use crate::predict::{predict, PredictOptions};
@@ -39,15 +37,8 @@ pub struct ValidateArgs {
     /// Also write the predicted-against-measured scatter plot (SVG) here.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
-    /// Timed iterations of each run.
-    #[arg(long, default_value_t = 10)]
-    pub iters: usize,
-    /// Untimed iterations before timing.
-    #[arg(long, default_value_t = 2)]
-    pub warmup: usize,
-    /// The adapter to run on: a case-insensitive part of its name.
-    #[arg(long)]
-    pub adapter: Option<String>,
+    #[command(flatten)]
+    pub exec: ExecArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -137,10 +128,12 @@ impl<'a> Runner<'a> {
     #[cfg(feature = "gpu")]
     fn measure(&mut self, w: &Workload) -> Result<MeasuredRun> {
         if self.gpu.is_none() {
-            self.gpu = Some(crate::exec::context::Gpu::new(self.args.adapter.as_deref())?);
+            self.gpu = Some(crate::exec::context::Gpu::new(self.args.exec.adapter.as_deref())?);
         }
+        use crate::exec::report::RunReport;
+        use crate::exec::RunOptions;
         let gpu = self.gpu.as_ref().expect("opened above");
-        let opts = RunOptions { iters: self.args.iters, warmup: self.args.warmup, adapter: None, ..RunOptions::default() };
+        let opts = RunOptions { iters: self.args.exec.iters, warmup: self.args.exec.warmup, adapter: None, ..RunOptions::default() };
         let m = crate::exec::run_on(gpu, w, &opts)?;
         if let Some(dir) = &self.args.save_runs {
             std::fs::create_dir_all(dir).map_err(|e| Error::input(crate::error::Location::file(dir.display().to_string()), format!("cannot create: {e}")))?;

@@ -66,17 +66,7 @@ impl RunReport {
     pub fn new(m: &Measured) -> Self {
         let t = &m.trace;
         let latency = t.latency_s;
-        let stages = stage_breakdown(t)
-            .into_iter()
-            .map(|s| StageRow {
-                stage: s.stage,
-                modality: s.modality,
-                ms: s.seconds * 1e3,
-                share: if latency > 0.0 { s.seconds / latency } else { 0.0 },
-                ops: s.ops,
-                kernels: s.kernels,
-            })
-            .collect();
+        let stages = StageRow::rows(stage_breakdown(t), latency);
         // Trace records of ops are in program order, as the op times are.
         let records = t.executed();
         let op_times = m

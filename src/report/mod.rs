@@ -37,6 +37,23 @@ pub struct StageRow {
     pub kernels: u64,
 }
 
+impl StageRow {
+    /// The rows of stage times measured against an end-to-end latency (seconds), predicted or measured.
+    pub fn rows(stages: Vec<StageTime>, latency: f64) -> Vec<StageRow> {
+        stages
+            .into_iter()
+            .map(|s| StageRow {
+                stage: s.stage,
+                modality: s.modality,
+                ms: s.seconds * 1e3,
+                share: if latency > 0.0 { s.seconds / latency } else { 0.0 },
+                ops: s.ops,
+                kernels: s.kernels,
+            })
+            .collect()
+    }
+}
+
 /// Everything `mmbench predict` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct PredictReport {
@@ -84,17 +101,7 @@ impl PredictReport {
             flops: w.flops(),
             ops: w.compute_ops(),
             kernels: w.kernels(),
-            stages: stages
-                .into_iter()
-                .map(|s| StageRow {
-                    stage: s.stage,
-                    modality: s.modality,
-                    ms: s.seconds * 1e3,
-                    share: if latency > 0.0 { s.seconds / latency } else { 0.0 },
-                    ops: s.ops,
-                    kernels: s.kernels,
-                })
-                .collect(),
+            stages: StageRow::rows(stages, latency),
             critical_path: critical_path(t),
             sync,
             devices: used.into_iter().map(|d| t.devices[d as usize].clone()).collect(),

@@ -82,7 +82,7 @@ fn calibration_feeds_validation() {
     let again = dir.join("again.yaml");
     let (code, _, err) = mmbench(&["calibrate", "--from-raw", raw.to_str().unwrap(), "--out", again.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    // (Equal to the last bits: JSON parsing may round a float's last digit.)
+    // (The raw JSON keeps every float exactly, `float_roundtrip`; YAML too.)
     let a: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let b: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&again).unwrap()).unwrap();
     assert_close(&a, &b, "");

@@ -19,8 +19,8 @@
 
 use super::fit::fit_nonnegative;
 use crate::graph::{GemmShape, OpClass};
-use crate::hardware::{Device, DeviceKind, Efficiency, EfficiencyTable, Link, Runtime, Streams};
-use crate::predict::cost_model::{tile_utilization, wave_utilization};
+use crate::hardware::{Device, DeviceKind, Efficiency, EfficiencyTable, GemmPath, Link, Runtime, Streams};
+use crate::predict::cost_model::{gemm_tile_of, tile_utilization, wave_utilization};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -133,17 +133,58 @@ fn template(m: &Measurements) -> Device {
         kernel_efficiency: BTreeMap::new(),
         overlap_compute_memory: false,
         tile_quantization: true,
+        gemm_paths: wgpu_gemm_paths(m.gemm_tile),
         tdp_w: None,
         die_mm2: None,
         sources: vec![],
     }
 }
 
-/// `[1, F / wave, B, 1 / wave]` of a sample on `dev`: a GEMM's half-saturation cost is scaled by its wave
-/// utilization like its FLOPs are, so it has its own column.
+/// Op kinds that run on mmbench's GEMM kernel (`kernels/matmul.wgsl`; a recurrent cell's hidden GEMM).
+const GEMM_KINDS: [&str; 4] = ["linear", "matmul", "gru_cell", "lstm_cell"];
+/// Op kinds that run on its convolution kernel (`kernels/conv.wgsl`), whose tile narrows to the channels.
+const CONV_KINDS: [&str; 3] = ["conv1d", "conv2d", "conv3d"];
+/// Paths whose speed differs from their kinds' usual kernel: fitted to curves of their own.
+const SCALAR_PATHS: [&str; 2] = ["scalar", "conv_scalar"];
+
+/// The GEMM kernels of mmbench's wgpu executor and the shapes each takes, as `kernels/matmul.rs` and
+/// `kernels/conv.rs` choose them: the vec4 GEMM (on `vec4_tile`, 32 x 64 with subgroups) when k and n are
+/// multiples of 4, else the scalar one on 64 x 64 tiles; convolutions on 64 output pixels x 4 to 32 output
+/// channels, loading vec4s when the output channels are a multiple of 4.
+pub fn wgpu_gemm_paths(vec4_tile: [u32; 2]) -> Vec<GemmPath> {
+    let path = |name: &str, kinds: &[&str], multiple: u32, k: bool, tile: [u32; 2], min_tile_n: Option<u32>| GemmPath {
+        name: name.into(),
+        kinds: kinds.iter().map(|k| k.to_string()).collect(),
+        k_multiple: if k { multiple } else { 1 },
+        n_multiple: multiple,
+        tile,
+        min_tile_n,
+        efficiency: BTreeMap::new(),
+    };
+    vec![
+        path("vec4", &GEMM_KINDS, 4, true, vec4_tile, None),
+        path("scalar", &GEMM_KINDS, 1, true, [64, 64], None),
+        path("conv_vec4", &CONV_KINDS, 4, false, [64, 32], Some(4)),
+        path("conv_scalar", &CONV_KINDS, 1, false, [64, 32], Some(4)),
+    ]
+}
+
+/// The curve a sample is fitted into: its kind's, or `kind@path` for a kind on a path of its own speed.
+fn fit_key(s: &Sample, dev: &Device) -> String {
+    match s.gemm.as_ref().and_then(|g| dev.gemm_path(&s.kind, g)) {
+        Some(p) if SCALAR_PATHS.contains(&p.name.as_str()) => format!("{}@{}", s.kind, p.name),
+        _ => s.kind.clone(),
+    }
+}
+
+/// `[1, F / (tile · wave), B, 1 / wave]` of a sample on `dev`, as the cost model charges it: a GEMM pays for
+/// whole tiles and idle units, and its half-saturation cost for idle units.
 fn features(s: &Sample, dev: &Device) -> [f64; 4] {
-    let wave = s.gemm.as_ref().map_or(1.0, |g| wave_utilization(g, dev) * tile_utilization(g, dev));
-    [1.0, s.flops as f64 / wave, s.bytes as f64, 1.0 / wave]
+    let (wave, tiles) = s.gemm.as_ref().map_or((1.0, 1.0), |g| {
+        let tile = gemm_tile_of(g, dev, dev.gemm_path(&s.kind, g));
+        (wave_utilization(g, dev, tile), tile_utilization(g, dev, tile))
+    });
+    [1.0, s.flops as f64 / (wave * tiles), s.bytes as f64, 1.0 / wave]
 }
 
 /// Fits a group's plane; with `peak` given, FLOPs are charged at that rate and only the fixed and per-byte
@@ -169,8 +210,9 @@ fn fit_group(kind: &str, rows: &[([f64; 4], f64)], peak: Option<f64>) -> Option<
 }
 
 /// GEMM-like kinds (and classes), whose FLOPs and bytes vary independently across shapes.
-fn compute_heavy(kind: &str) -> bool {
-    matches!(kind, "matmul" | "linear" | "gru_cell" | "lstm_cell") || kind.starts_with("conv")
+fn compute_heavy(key: &str) -> bool {
+    let kind = key.split('@').next().unwrap_or(key);
+    GEMM_KINDS.contains(&kind) || kind.starts_with("conv")
 }
 
 /// The efficiency curve that reproduces a fitted plane (of times beyond the kernels' dispatch cost) on a device
@@ -201,13 +243,13 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     }
     let mut gpu = template(m);
     // Kernels per sample, the same for every sample of a kind in practice; the median keeps it robust.
-    let mut by_kind: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
+    let mut by_kind: BTreeMap<String, Vec<&Sample>> = BTreeMap::new();
     let mut by_class: BTreeMap<OpClass, Vec<&Sample>> = BTreeMap::new();
     for s in &m.samples {
         if !(s.time_s.is_finite() && s.time_s > 0.0) {
             return Err(DeriveError(format!("microbenchmark `{}` has no valid time ({} s)", s.label, s.time_s)));
         }
-        by_kind.entry(&s.kind).or_default().push(s);
+        by_kind.entry(fit_key(s, &gpu)).or_default().push(s);
         by_class.entry(s.class).or_default().push(s);
     }
     // Each sample less its kernels' dispatch cost (kinds launch one or more kernels depending on shape), so the
@@ -235,7 +277,7 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
         let total: f64 = x.iter().zip(&f.coefficients).map(|(a, c)| a * c).sum();
         f.coefficients[col] > 0.0 && x[col] * f.coefficients[col] >= 0.5 * total
     };
-    let peak = kinds.iter().filter(|f| carries(f, 1, &by_kind[f.kind.as_str()])).map(|f| 1.0 / f.coefficients[1]).fold(0.0, f64::max);
+    let peak = kinds.iter().filter(|f| carries(f, 1, &by_kind[&f.kind])).map(|f| 1.0 / f.coefficients[1]).fold(0.0, f64::max);
     if peak <= 0.0 {
         return Err(DeriveError("no GEMM or convolution microbenchmark fixes the compute peak: run the full suite".into()));
     }
@@ -258,7 +300,7 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
             classes.push((*class, f));
         }
     }
-    let bw = kinds.iter().filter(|f| carries(f, 2, &by_kind[f.kind.as_str()])).map(|f| 1.0 / f.coefficients[2]).fold(0.0, f64::max);
+    let bw = kinds.iter().filter(|f| carries(f, 2, &by_kind[&f.kind])).map(|f| 1.0 / f.coefficients[2]).fold(0.0, f64::max);
     if bw <= 0.0 {
         return Err(DeriveError("no microbenchmark fixes the memory bandwidth: run the full suite".into()));
     }
@@ -277,7 +319,19 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
         reduction: class_curve(OpClass::Reduction),
         movement: class_curve(OpClass::Movement),
     };
-    gpu.kernel_efficiency = kinds.iter().map(|f| (f.kind.clone(), curve(f, peak, bw))).collect();
+    for f in &kinds {
+        let c = curve(f, peak, bw);
+        match f.kind.split_once('@') {
+            Some((kind, path)) => {
+                if let Some(p) = gpu.gemm_paths.iter_mut().find(|p| p.name == path) {
+                    p.efficiency.insert(kind.to_string(), c);
+                }
+            }
+            None => {
+                gpu.kernel_efficiency.insert(f.kind.clone(), c);
+            }
+        }
+    }
     gpu.sources = vec![format!(
         "mmbench calibrate on {} ({}), {}: {} microbenchmarks of {} op kinds",
         m.adapter,
@@ -362,6 +416,7 @@ fn derive_host(m: &Measurements) -> Result<(Device, KindFit), DeriveError> {
         kernel_efficiency: BTreeMap::new(),
         overlap_compute_memory: false,
         tile_quantization: false,
+        gemm_paths: vec![],
         tdp_w: None,
         die_mm2: None,
         sources: vec![format!("mmbench calibrate, {}: {} host-work timings", m.date, rows.len())],
@@ -488,8 +543,7 @@ mod tests {
             .iter()
             .map(|mb| {
                 let n = mb.workload.node(mb.op());
-                let curve = d.kernel_efficiency.get(&mb.kind());
-                let t = op_time_with(&n.cost, &rates, curve).total_s - f64::from(n.cost.kernels) * 5e-6;
+                let t = op_time_with(&n.cost, &rates, Some(&mb.kind())).total_s - f64::from(n.cost.kernels) * 5e-6;
                 Sample { label: mb.label.clone(), kind: mb.kind(), class: n.cost.class, flops: n.cost.flops, bytes: n.cost.bytes(), kernels: n.cost.kernels, gemm: n.cost.gemm, time_s: t }
             })
             .collect();
@@ -516,8 +570,8 @@ mod tests {
         let (fitted, truth_rates) = (DeviceRates::new(&c.gpu, &c.runtime), DeviceRates::new(&d, &rt));
         for mb in suite(Depth::Full).unwrap() {
             let n = mb.workload.node(mb.op());
-            let want = op_time_with(&n.cost, &truth_rates, d.kernel_efficiency.get(&mb.kind())).total_s;
-            let got = op_time_with(&n.cost, &fitted, c.gpu.kernel_efficiency.get(&mb.kind())).total_s;
+            let want = op_time_with(&n.cost, &truth_rates, Some(&mb.kind())).total_s;
+            let got = op_time_with(&n.cost, &fitted, Some(&mb.kind())).total_s;
             // (A kind with three sizes does not fix all four coefficients: a few percent.)
             assert!((got / want - 1.0).abs() < 0.03, "{}: {got} vs {want}", mb.label);
         }

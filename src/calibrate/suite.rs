@@ -100,12 +100,15 @@ pub fn suite(depth: Depth) -> Result<Vec<Microbench>> {
         (512, 64, 512),
         (1024, 512, 64),
     ];
-    for (m, k, n) in pick(depth, linear_sizes) {
+    // GEMMs whose k or n is not a multiple of 4 take the scalar kernel, with its own tile and speed.
+    let scalar_linear_sizes: &[(usize, usize, usize)] = &[(1, 257, 1), (1, 999, 999), (1, 1025, 512), (4, 500, 10), (16, 35, 64), (64, 100, 30), (128, 300, 74), (256, 513, 256)];
+    for (m, k, n) in pick(depth, linear_sizes).into_iter().chain(pick(depth, scalar_linear_sizes)) {
         v.push(bench(format!("linear {m}x{k}x{n}"), &[&[m, k]], |b, x| b.linear("op", x[0], n, true))?);
     }
     let matmul_sizes: &[(usize, usize, usize, usize, bool)] =
         &[(8, 16, 64, 16, true), (12, 64, 64, 64, true), (12, 64, 64, 64, false), (4, 256, 64, 256, true), (16, 128, 128, 64, false), (2, 512, 512, 512, false)];
-    for (batch, m, k, n, tb) in pick(depth, matmul_sizes) {
+    let scalar_matmul_sizes: &[(usize, usize, usize, usize, bool)] = &[(4, 1, 257, 256, false), (8, 16, 33, 16, true), (2, 64, 100, 30, false), (4, 2, 1025, 128, false)];
+    for (batch, m, k, n, tb) in pick(depth, matmul_sizes).into_iter().chain(pick(depth, scalar_matmul_sizes)) {
         let bshape = if tb { [batch, n, k] } else { [batch, k, n] };
         v.push(bench(format!("matmul {batch}x{m}x{k}x{n}{}", if tb { " (B^T)" } else { "" }), &[&[batch, m, k], &bshape], |b, x| b.matmul("op", x[0], x[1], tb, 1.0))?);
     }
@@ -114,7 +117,6 @@ pub fn suite(depth: Depth) -> Result<Vec<Microbench>> {
     // strided and depthwise ones, 1-D over sequences and 3-D over volumes.
     let conv2d: &[(usize, usize, usize, usize, usize, usize, usize)] = &[
         // (batch, in, size, out, kernel, stride, groups)
-        (1, 1, 28, 6, 5, 1, 1),
         (4, 3, 64, 32, 3, 2, 1),
         (2, 16, 32, 32, 3, 1, 1),
         (1, 64, 16, 64, 3, 1, 1),
@@ -124,10 +126,12 @@ pub fn suite(depth: Depth) -> Result<Vec<Microbench>> {
         (4, 64, 28, 64, 3, 1, 64),
         (2, 3, 112, 16, 7, 2, 1),
     ];
-    for (n, c, s, o, k, st, g) in pick(depth, conv2d) {
+    // Output channels not a multiple of 4: the scalar-load kernel.
+    let scalar_conv2d: &[(usize, usize, usize, usize, usize, usize, usize)] = &[(1, 1, 28, 6, 5, 1, 1), (2, 16, 32, 2, 3, 1, 1), (1, 3, 64, 7, 3, 1, 1), (4, 8, 32, 10, 3, 1, 1)];
+    for (n, c, s, o, k, st, g) in pick(depth, conv2d).into_iter().chain(pick(depth, scalar_conv2d)) {
         v.push(bench(format!("conv2d {n}x{c}x{s}x{s} -> {o} k{k} s{st} g{g}"), &[&[n, c, s, s]], |b, x| b.add("op", conv(2, o, k, st, g, false), &[x[0]]))?);
     }
-    for (n, c, l, o, k) in pick(depth, &[(1, 35, 50, 64, 3), (8, 64, 128, 64, 5), (4, 300, 50, 128, 1)]) {
+    for (n, c, l, o, k) in pick(depth, &[(1, 35, 50, 64, 3), (8, 64, 128, 64, 5), (4, 300, 50, 128, 1)]).into_iter().chain(pick(depth, &[(2, 20, 100, 5, 3), (1, 74, 50, 37, 1), (4, 32, 64, 2, 3)])) {
         v.push(bench(format!("conv1d {n}x{c}x{l} -> {o} k{k}"), &[&[n, c, l]], |b, x| b.add("op", conv(1, o, k, 1, 1, false), &[x[0]]))?);
     }
     for (n, c, s, o, k, st) in pick(depth, &[(1, 1, 16, 8, 3, 1), (1, 8, 16, 16, 3, 2), (1, 16, 8, 32, 3, 1), (2, 4, 12, 8, 3, 1)]) {

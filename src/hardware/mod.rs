@@ -8,7 +8,7 @@ mod presets;
 pub use presets::{preset_names, preset_text, DEFAULT_HARDWARE, PRESETS};
 
 use crate::error::{Error, Location, Result};
-use crate::graph::OpClass;
+use crate::graph::{GemmShape, OpClass};
 use crate::yaml::{self, apply_set, deep_merge, Document, SetOp};
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -128,6 +128,10 @@ pub struct Device {
     /// tiles for small problems (cuBLAS, cuDNN, oneDNN).
     #[serde(default)]
     pub tile_quantization: bool,
+    /// The GEMM kernels of the device's software stack and which shapes take which (the first that fits):
+    /// their tiles replace `gemm_tile`, and their curves, where given, the op kinds' own. Empty: one kernel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gemm_paths: Vec<GemmPath>,
     /// Thermal design power, watts (for power-aware design-space studies).
     #[serde(default)]
     pub tdp_w: Option<f64>,
@@ -137,6 +141,49 @@ pub struct Device {
     /// Where the figures come from.
     #[serde(default)]
     pub sources: Vec<String>,
+}
+
+/// One GEMM kernel of a device's software stack and the shapes it takes: mmbench's wgpu GEMM loads vec4s
+/// only when k and n are multiples of 4 and falls back to a scalar kernel with another tile; cuBLAS picks
+/// tensor-core kernels only for aligned sizes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GemmPath {
+    pub name: String,
+    /// Op kinds (`linear`, `conv2d`, ...) this kernel serves.
+    pub kinds: Vec<String>,
+    /// It takes only GEMMs whose k (and n) are multiples of these.
+    #[serde(default = "one_u32")]
+    pub k_multiple: u32,
+    #[serde(default = "one_u32")]
+    pub n_multiple: u32,
+    /// Output tile (rows x columns) of one work unit.
+    pub tile: [u32; 2],
+    /// Whether a GEMM narrower than the tile gets a narrower tile: halved while it still covers n, down to
+    /// this many columns (mmbench's convolution kernel: 4 to 32 output channels per workgroup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_tile_n: Option<u32>,
+    /// Curves of this kernel per op kind, where it runs unlike the kind's usual kernel.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub efficiency: BTreeMap<String, Efficiency>,
+}
+
+impl GemmPath {
+    /// Whether this kernel takes a GEMM of op kind `kind`.
+    pub fn takes(&self, kind: &str, g: &GemmShape) -> bool {
+        g.k.is_multiple_of(u64::from(self.k_multiple)) && g.n.is_multiple_of(u64::from(self.n_multiple)) && self.kinds.iter().any(|k| k == kind)
+    }
+
+    /// The tile this kernel uses for a GEMM with `n` columns.
+    pub fn tile_for(&self, n: u64) -> [u32; 2] {
+        let [tm, mut tn] = self.tile;
+        if let Some(min) = self.min_tile_n {
+            while tn / 2 >= min.max(1) && u64::from(tn / 2) >= n {
+                tn /= 2;
+            }
+        }
+        [tm, tn]
+    }
 }
 
 fn one_u32() -> u32 {
@@ -154,6 +201,11 @@ impl Device {
     }
     pub fn mem_bw(&self) -> f64 {
         self.mem_bw_gbs * 1e9
+    }
+
+    /// The GEMM kernel that runs a GEMM of op kind `kind`, if the device describes its kernels.
+    pub fn gemm_path(&self, kind: &str, g: &GemmShape) -> Option<&GemmPath> {
+        self.gemm_paths.iter().find(|p| p.takes(kind, g))
     }
 }
 
@@ -607,6 +659,17 @@ fn non_negative(x: f64, field: &str, loc: &dyn Report) -> Result<()> {
     Ok(())
 }
 
+/// An efficiency curve at field path `f`: fractions in (0, 1], half-saturation sizes zero or positive.
+fn validate_curve(c: &Efficiency, f: &str, loc: &dyn Report) -> Result<()> {
+    for (name, x) in [("compute", c.compute), ("memory", c.memory)] {
+        if !(x > 0.0 && x <= 1.0) {
+            return Err(loc.error(&format!("{f}.{name}"), format!("an efficiency is a fraction in (0, 1], got {x}")));
+        }
+    }
+    non_negative(c.compute_half_mflop, &format!("{f}.compute_half_mflop"), loc)?;
+    non_negative(c.memory_half_kb, &format!("{f}.memory_half_kb"), loc)
+}
+
 fn validate_device(d: &Device, base: &str, loc: &dyn Report) -> Result<()> {
     if !d.peak_tflops.contains_key("fp32") {
         return Err(loc.error(&format!("{base}.peak_tflops"), "needs at least `fp32`".into()));
@@ -634,24 +697,22 @@ fn validate_device(d: &Device, base: &str, loc: &dyn Report) -> Result<()> {
     }
     let e = &d.efficiency;
     for (class, c) in [("matmul", &e.matmul), ("conv", &e.conv), ("elementwise", &e.elementwise), ("reduction", &e.reduction), ("movement", &e.movement)] {
-        let f = format!("{base}.efficiency.{class}");
-        for (name, x) in [("compute", c.compute), ("memory", c.memory)] {
-            if !(x > 0.0 && x <= 1.0) {
-                return Err(loc.error(&format!("{f}.{name}"), format!("an efficiency is a fraction in (0, 1], got {x}")));
-            }
-        }
-        non_negative(c.compute_half_mflop, &format!("{f}.compute_half_mflop"), loc)?;
-        non_negative(c.memory_half_kb, &format!("{f}.memory_half_kb"), loc)?;
+        validate_curve(c, &format!("{base}.efficiency.{class}"), loc)?;
     }
     for (kind, c) in &d.kernel_efficiency {
-        let f = format!("{base}.kernel_efficiency.{kind}");
-        for (name, x) in [("compute", c.compute), ("memory", c.memory)] {
-            if !(x > 0.0 && x <= 1.0) {
-                return Err(loc.error(&format!("{f}.{name}"), format!("an efficiency is a fraction in (0, 1], got {x}")));
-            }
+        validate_curve(c, &format!("{base}.kernel_efficiency.{kind}"), loc)?;
+    }
+    for (i, p) in d.gemm_paths.iter().enumerate() {
+        let f = format!("{base}.gemm_paths[{i}]");
+        if p.tile.contains(&0) || p.min_tile_n == Some(0) {
+            return Err(loc.error(&format!("{f}.tile"), "tile sizes must be positive".into()));
         }
-        non_negative(c.compute_half_mflop, &format!("{f}.compute_half_mflop"), loc)?;
-        non_negative(c.memory_half_kb, &format!("{f}.memory_half_kb"), loc)?;
+        if p.k_multiple == 0 || p.n_multiple == 0 {
+            return Err(loc.error(&format!("{f}.k_multiple"), "multiples must be at least 1".into()));
+        }
+        for (kind, c) in &p.efficiency {
+            validate_curve(c, &format!("{f}.efficiency.{kind}"), loc)?;
+        }
     }
     Ok(())
 }

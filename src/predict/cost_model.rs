@@ -17,7 +17,7 @@
 //! smaller tiles or split K for small problems.
 
 use crate::graph::{GemmShape, OpClass, OpCost};
-use crate::hardware::{Device, Efficiency, Runtime};
+use crate::hardware::{Device, GemmPath, Runtime};
 use serde::Serialize;
 
 /// What limits an op's time.
@@ -48,11 +48,19 @@ impl OpTime {
     pub const ZERO: OpTime = OpTime { total_s: 0.0, compute_s: 0.0, memory_s: 0.0, overhead_s: 0.0, bound: Bound::None, occupancy: 0.0 };
 }
 
-/// Wave-quantization utilisation of a GEMM on a device.
-pub fn wave_utilization(g: &GemmShape, dev: &Device) -> f64 {
-    let tiles = gemm_tiles(g, dev);
+/// The tile of the kernel that computes `g` on `dev`: its GEMM path's (`path`, from
+/// [`Device::gemm_path`]), else the device's `gemm_tile`.
+pub fn gemm_tile_of(g: &GemmShape, dev: &Device, path: Option<&GemmPath>) -> [u32; 2] {
+    path.map_or(dev.gemm_tile, |p| p.tile_for(g.n))
+}
+
+/// Wave-quantization utilisation of a GEMM computed in `tile`s on a device. A GEMM whose tiles do not fill
+/// one wave is left to the size curve (libraries pick smaller tiles or split K for small problems), except
+/// on devices whose kernels have one fixed tile (`tile_quantization`): there the other units idle.
+pub fn wave_utilization(g: &GemmShape, dev: &Device, tile: [u32; 2]) -> f64 {
+    let tiles = gemm_tiles(g, tile);
     let units = dev.compute_units as u64;
-    if tiles < units {
+    if tiles < units && !dev.tile_quantization {
         return 1.0;
     }
     let waves = tiles.div_ceil(units);
@@ -61,17 +69,16 @@ pub fn wave_utilization(g: &GemmShape, dev: &Device) -> f64 {
 
 /// Fraction of the computed tiles' area a GEMM uses: `m n / (ceil(m / tm) tm ceil(n / tn) tn)`, on devices
 /// whose kernels pay for whole tiles (`tile_quantization`); 1 elsewhere.
-pub fn tile_utilization(g: &GemmShape, dev: &Device) -> f64 {
+pub fn tile_utilization(g: &GemmShape, dev: &Device, tile: [u32; 2]) -> f64 {
     if !dev.tile_quantization {
         return 1.0;
     }
-    let [tm, tn] = dev.gemm_tile.map(u64::from);
+    let [tm, tn] = tile.map(u64::from);
     (g.m * g.n) as f64 / (g.m.div_ceil(tm) * tm * g.n.div_ceil(tn) * tn).max(1) as f64
 }
 
 /// Output tiles of a GEMM.
-pub fn gemm_tiles(g: &GemmShape, dev: &Device) -> u64 {
-    let [tm, tn] = dev.gemm_tile;
+pub fn gemm_tiles(g: &GemmShape, [tm, tn]: [u32; 2]) -> u64 {
     g.batch * g.m.div_ceil(tm as u64) * g.n.div_ceil(tn as u64)
 }
 
@@ -131,22 +138,34 @@ pub fn op_time_at(cost: &OpCost, rates: &DeviceRates) -> OpTime {
     op_time_with(cost, rates, None)
 }
 
-/// [`op_time_at`] with an op-type curve that replaces the class's (a device's `kernel_efficiency`).
-pub fn op_time_with(cost: &OpCost, rates: &DeviceRates, kernel: Option<&Efficiency>) -> OpTime {
+/// [`op_time_at`] for an op of kind `kind` (`conv2d`, `linear`, ...): the device's curve for that kind
+/// (`kernel_efficiency`) replaces its class's, and a GEMM takes the device's kernel for its shape
+/// (`gemm_paths`): that kernel's tile and, where it has one, its curve.
+pub fn op_time_with(cost: &OpCost, rates: &DeviceRates, kind: Option<&str>) -> OpTime {
     if !cost.class.launches_kernel() || cost.kernels == 0 {
         return OpTime::ZERO;
     }
     let dev = rates.device;
-    let eff = kernel.unwrap_or_else(|| dev.efficiency.of(cost.class));
+    let path = match (kind, &cost.gemm) {
+        (Some(k), Some(g)) if !dev.gemm_paths.is_empty() => dev.gemm_path(k, g),
+        _ => None,
+    };
+    let eff = kind
+        .and_then(|k| path.and_then(|p| p.efficiency.get(k)).or_else(|| dev.kernel_efficiency.get(k)))
+        .unwrap_or_else(|| dev.efficiency.of(cost.class));
     let flops = cost.flops as f64;
     let bytes = cost.bytes() as f64;
-    let wave = cost.gemm.as_ref().map_or(1.0, |g| wave_utilization(g, dev) * tile_utilization(g, dev));
+    let (wave, tiles) = cost.gemm.as_ref().map_or((1.0, 1.0), |g| {
+        let tile = gemm_tile_of(g, dev, path);
+        (wave_utilization(g, dev, tile), tile_utilization(g, dev, tile))
+    });
     // An op limited to fewer units than the device has (single-threaded host code) gets that share of the
     // compute peak. Memory bandwidth does not divide as evenly: one core keeps enough misses in flight to
     // draw several cores' share of a socket's bandwidth, which we take as eight.
     let share = cost.max_units.map_or(1.0, |u| (f64::from(u) / f64::from(dev.compute_units)).min(1.0));
     let bw_share = (share * SINGLE_CORE_BANDWIDTH_CORES).min(1.0);
-    let compute_s = if flops > 0.0 { flops / (rates.peak(cost.class) * share * eff.compute_at(flops) * wave) } else { 0.0 };
+    // The size curve sees the work the kernel does: whole tiles where it pays for them.
+    let compute_s = if flops > 0.0 { flops / (rates.peak(cost.class) * share * eff.compute_at(flops / tiles) * wave * tiles) } else { 0.0 };
     let memory_s = if bytes > 0.0 { bytes / (rates.mem_bw * bw_share * eff.memory_at(bytes)) } else { 0.0 };
     let overhead_s = f64::from(cost.kernels) * rates.kernel_overhead_s;
     let work = if dev.overlap_compute_memory { compute_s.max(memory_s) } else { compute_s + memory_s };
@@ -157,15 +176,15 @@ pub fn op_time_with(cost: &OpCost, rates: &DeviceRates, kernel: Option<&Efficien
     } else {
         Bound::Memory
     };
-    OpTime { total_s: overhead_s + work, compute_s, memory_s, overhead_s, bound, occupancy: occupancy(cost, dev) }
+    OpTime { total_s: overhead_s + work, compute_s, memory_s, overhead_s, bound, occupancy: occupancy(cost, dev, path) }
 }
 
 /// Fraction of the device's compute units an op keeps busy: GEMM tiles, or blocks of 1024 output elements
 /// for other ops, over the number of units (at most 1).
-pub fn occupancy(cost: &OpCost, dev: &Device) -> f64 {
+pub fn occupancy(cost: &OpCost, dev: &Device, path: Option<&GemmPath>) -> f64 {
     let units = dev.compute_units as f64;
     let work_units = match &cost.gemm {
-        Some(g) => gemm_tiles(g, dev) as f64,
+        Some(g) => gemm_tiles(g, gemm_tile_of(g, dev, path)) as f64,
         None => (cost.bytes_written as f64 / 4.0 / 1024.0).ceil().max(1.0),
     };
     (work_units / units).min(1.0)
@@ -209,6 +228,7 @@ mod tests {
             kernel_efficiency: Default::default(),
             overlap_compute_memory: true,
             tile_quantization: false,
+            gemm_paths: vec![],
             tdp_w: None,
             die_mm2: None,
             sources: vec![],
@@ -235,16 +255,19 @@ mod tests {
 
     #[test]
     fn fixed_tile_kernels_pay_for_whole_tiles() {
-        // A GEMV, m = 1, n = 64, k = 1024, on 32 x 64 tiles: 1/32 of the tile is used.
+        // A GEMV, m = 1, n = 64, k = 1024, on 32 x 64 tiles: 1/32 of the tile is used (on one unit, so that
+        // the single tile fills the device).
         let mut d = device();
         d.gemm_tile = [32, 64];
+        d.compute_units = 1;
         let g = GemmShape { batch: 1, m: 1, n: 64, k: 1024 };
-        assert_eq!(tile_utilization(&g, &d), 1.0);
+        let t = d.gemm_tile;
+        assert_eq!(tile_utilization(&g, &d, t), 1.0);
         d.tile_quantization = true;
-        assert!((tile_utilization(&g, &d) - 1.0 / 32.0).abs() < 1e-12);
+        assert!((tile_utilization(&g, &d, t) - 1.0 / 32.0).abs() < 1e-12);
         // 40 x 100 on 32 x 64: 4,000 of 64 x 128 = 8,192.
         let g2 = GemmShape { batch: 3, m: 40, n: 100, k: 8 };
-        assert!((tile_utilization(&g2, &d) - 4000.0 / 8192.0).abs() < 1e-12);
+        assert!((tile_utilization(&g2, &d, t) - 4000.0 / 8192.0).abs() < 1e-12);
         // The compute term grows by the same factor.
         let cost = OpCost { flops: 2 * 64 * 1024, bytes_read: 4, gemm: Some(g), ..OpCost::of(OpClass::Matmul) };
         let rt = runtime();
@@ -252,6 +275,67 @@ mod tests {
         d.tile_quantization = false;
         let without = op_time(&cost, &d, &rt).compute_s;
         assert!((with / without - 32.0).abs() < 1e-9, "{with} {without}");
+    }
+
+    /// A device with mmbench's wgpu kernels: vec4 GEMM on 32 x 64 tiles for k, n multiples of 4, a scalar
+    /// one on 64 x 64 tiles with its own curve, and a convolution whose tile narrows to 4 channels.
+    fn with_paths() -> Device {
+        let mut d = device();
+        d.tile_quantization = true;
+        d.compute_units = 2;
+        let gemm = vec!["linear".to_string()];
+        d.gemm_paths = vec![
+            GemmPath { name: "vec4".into(), kinds: gemm.clone(), k_multiple: 4, n_multiple: 4, tile: [32, 64], min_tile_n: None, efficiency: Default::default() },
+            GemmPath {
+                name: "scalar".into(),
+                kinds: gemm,
+                k_multiple: 1,
+                n_multiple: 1,
+                tile: [64, 64],
+                min_tile_n: None,
+                efficiency: [("linear".to_string(), flat(0.125, 1.0))].into_iter().collect(),
+            },
+            GemmPath { name: "conv".into(), kinds: vec!["conv2d".into()], k_multiple: 1, n_multiple: 1, tile: [64, 32], min_tile_n: Some(4), efficiency: Default::default() },
+        ];
+        d
+    }
+
+    #[test]
+    fn gemm_paths_pick_the_kernel_by_shape() {
+        let d = with_paths();
+        let aligned = GemmShape { batch: 1, m: 64, n: 64, k: 64 };
+        let odd = GemmShape { k: 63, ..aligned };
+        assert_eq!(d.gemm_path("linear", &aligned).unwrap().name, "vec4");
+        assert_eq!(d.gemm_path("linear", &odd).unwrap().name, "scalar");
+        assert_eq!(d.gemm_path("matmul", &aligned), None);
+        // The convolution tile halves while it covers n: 6 channels take 8, 12 take 16, 20 take 32.
+        let conv = &d.gemm_paths[2];
+        assert_eq!([6, 12, 20, 500].map(|n| conv.tile_for(n)), [[64, 8], [64, 16], [64, 32], [64, 32]]);
+        // Hand count: 64 x 64 x 64 at 10 TFLOP/s x 0.5 (matmul class) on the vec4 path: 2 tiles on 2
+        // units, full tiles: 2·64³ / 5e12 s. On the scalar path, 1 tile of 64 x 64 on 2 units (half the
+        // device), at 0.125 instead of 0.5: 2·64²·63 / (10e12 · 0.125 · 0.5).
+        let rates = DeviceRates::new(&d, &runtime());
+        let t = |g: GemmShape| op_time_with(&cost(OpClass::Matmul, 2 * g.m * g.n * g.k, 0, Some(g)), &rates, Some("linear")).compute_s;
+        assert!((t(aligned) - 2.0 * 64f64.powi(3) / 5e12).abs() < 1e-18, "{}", t(aligned));
+        let want = 2.0 * 64.0 * 64.0 * 63.0 / (10e12 * 0.125 * 0.5);
+        assert!((t(odd) - want).abs() < 1e-15 * want.max(1.0), "{} {want}", t(odd));
+    }
+
+    #[test]
+    fn fixed_tile_kernels_charge_the_size_curve_for_whole_tiles() {
+        // A GEMV of 2·64·1024 FLOPs computes a whole 32 x 64 tile: 32 times its FLOPs. With a half-
+        // saturation of 2·64·1024·32 FLOPs the curve is at half its height for the padded work (not at
+        // 1/33 for the useful work), and the single tile keeps 1 of 100 units busy.
+        let mut d = device();
+        d.gemm_tile = [32, 64];
+        d.tile_quantization = true;
+        let padded = 2.0 * 64.0 * 1024.0 * 32.0;
+        d.efficiency.matmul = Efficiency { compute: 0.5, compute_half_mflop: padded / 1e6, memory: 1.0, memory_half_kb: 0.0 };
+        let g = GemmShape { batch: 1, m: 1, n: 64, k: 1024 };
+        let c = cost(OpClass::Matmul, 2 * 64 * 1024, 0, Some(g));
+        let t = op_time(&c, &d, &runtime()).compute_s;
+        let want = padded / (10e12 * 0.25 * 0.01);
+        assert!((t / want - 1.0).abs() < 1e-9, "{t} {want}");
     }
 
     #[test]
@@ -291,13 +375,16 @@ mod tests {
 
     #[test]
     fn wave_quantization_penalizes_partial_last_wave() {
-        let d = device();
+        let mut d = device();
+        let t = d.gemm_tile;
         // 150 tiles on 100 units: 2 waves, utilisation 150 / 200.
         let g = GemmShape { batch: 150, m: 128, n: 128, k: 64 };
-        assert!((wave_utilization(&g, &d) - 0.75).abs() < 1e-12);
-        // Exactly 2 full waves: no penalty. Under one wave: left to the size curve.
-        assert_eq!(wave_utilization(&GemmShape { batch: 200, ..g }, &d), 1.0);
-        assert_eq!(wave_utilization(&GemmShape { batch: 10, ..g }, &d), 1.0);
+        assert!((wave_utilization(&g, &d, t) - 0.75).abs() < 1e-12);
+        // Exactly 2 full waves: no penalty. Under one wave: left to the size curve, except for fixed tiles.
+        assert_eq!(wave_utilization(&GemmShape { batch: 200, ..g }, &d, t), 1.0);
+        assert_eq!(wave_utilization(&GemmShape { batch: 10, ..g }, &d, t), 1.0);
+        d.tile_quantization = true;
+        assert!((wave_utilization(&GemmShape { batch: 10, ..g }, &d, t) - 0.1).abs() < 1e-12);
     }
 
     #[test]
@@ -321,16 +408,19 @@ mod tests {
         let c = cost(OpClass::Elementwise, 1_000_000, 4_000_000, None);
         let special = Efficiency { compute: 0.1, compute_half_mflop: 0.0, memory: 0.25, memory_half_kb: 0.0 };
         let mut d = device();
-        let rates = DeviceRates::new(&d, &runtime());
         // 4 MB at 1000 GB/s x 0.25 = 16 us (instead of 8 us with the class curve).
-        let t = op_time_with(&c, &rates, Some(&special));
+        d.kernel_efficiency.insert("relu".into(), special);
+        let rates = DeviceRates::new(&d, &runtime());
+        let t = op_time_with(&c, &rates, Some("relu"));
         assert!((t.memory_s - 16e-6).abs() < 1e-15);
         assert!((t.compute_s - 1e-6).abs() < 1e-15);
         assert!((t.total_s - 18e-6).abs() < 1e-12);
         d.overlap_compute_memory = false;
         let rates = DeviceRates::new(&d, &runtime());
         // Summed: 2 us overhead + 16 us + 1 us.
-        assert!((op_time_with(&c, &rates, Some(&special)).total_s - 19e-6).abs() < 1e-12);
+        assert!((op_time_with(&c, &rates, Some("relu")).total_s - 19e-6).abs() < 1e-12);
+        // Another kind keeps the class curve.
+        assert!((op_time_with(&c, &rates, Some("gelu")).memory_s - 8e-6).abs() < 1e-15);
     }
 
     #[test]

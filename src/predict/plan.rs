@@ -284,10 +284,12 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
         all_deps.extend_from_slice(&pending);
         let deps_range = deps_start..all_deps.len() as u32;
         loc[i] = Loc::At(dev);
-        // Op-type curves exist only on calibrated devices; the lookup is skipped otherwise (sweeps).
+        // Op-kind curves and GEMM kernels exist only on calibrated devices; the lookups are skipped otherwise
+        // (sweeps).
         let dev_rates = &rates[dev as usize];
-        let kernel_curve = if dev_rates.device.kernel_efficiency.is_empty() { None } else { dev_rates.device.kernel_efficiency.get(&node.op.kind()) };
-        let time = op_time_with(&node.cost, dev_rates, kernel_curve);
+        let d = dev_rates.device;
+        let kind = if d.kernel_efficiency.is_empty() && d.gemm_paths.is_empty() { None } else { Some(node.op.kind()) };
+        let time = op_time_with(&node.cost, dev_rates, kind.as_deref());
         let on_host = dev == host;
         let dispatch = if node.continues_call { 0.0 } else { op_overhead };
         let mut host_cost = dispatch + if on_host { 0.0 } else { f64::from(node.cost.kernels) * launch };

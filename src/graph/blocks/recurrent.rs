@@ -143,12 +143,13 @@ mod tests {
         assert_eq!(w.params(), 3 * (h * f + h * h + 2 * h));
         assert_eq!(w.params(), 164_850);
         assert_eq!(w.graph[y].output.shape, vec![32, 70]);
-        // Input projection for all steps, then per step the hidden GEMM, its bias and 20 pointwise FLOPs per unit.
+        // Input projection for all steps, then per step the hidden GEMM (none in the first step, whose state
+        // is zero), its bias and 20 pointwise FLOPs per unit.
         let proj = 2 * b_ * t * f * 3 * h + b_ * t * 3 * h;
-        let steps = t * (2 * b_ * h * 3 * h + b_ * 3 * h + 20 * b_ * h);
+        let steps = (t - 1) * 2 * b_ * h * 3 * h + t * (b_ * 3 * h + 20 * b_ * h);
         assert_eq!(w.flops(), proj + steps);
-        // One projection GEMM + 2 kernels per step; only the first op pays the framework dispatch.
-        assert_eq!(w.kernels(), 1 + 2 * 50);
+        // One projection GEMM + 2 kernels per step but the first; only the first op pays the framework dispatch.
+        assert_eq!(w.kernels(), 1 + 1 + 2 * 49);
         let dispatched = w.nodes().filter(|(_, n)| n.cost.kernels > 0 && !n.continues_call).count();
         assert_eq!(dispatched, 1);
     }

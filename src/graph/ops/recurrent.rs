@@ -55,13 +55,26 @@ fn check_step(
     Ok(b)
 }
 
+/// One step: the hidden GEMM `h · W_hh + b_hh` and the pointwise gates. Without a previous state (the first
+/// step) h is zero, so there is no GEMM: the gates read the bias (one kernel, as cuDNN and mmbench's
+/// executor do it).
 fn step_cost(b: u64, hidden: u64, gates: u64, pointwise: u64, inputs: &[TensorInfo], out: &TensorInfo) -> OpCost {
     let params = gates * hidden * hidden + gates * hidden;
     let x_slice = b * gates * hidden * 4;
-    let state: u64 = inputs.get(1).map(|t| t.bytes()).unwrap_or(0);
+    let bias_add = b * gates * hidden + pointwise * b * hidden;
+    let Some(state) = inputs.get(1) else {
+        return OpCost {
+            flops: bias_add,
+            bytes_read: x_slice + f32_bytes(gates * hidden),
+            bytes_written: out.bytes(),
+            params,
+            kernels: 1,
+            ..OpCost::of(OpClass::Elementwise)
+        };
+    };
     OpCost {
-        flops: 2 * b * hidden * gates * hidden + b * gates * hidden + pointwise * b * hidden,
-        bytes_read: x_slice + state + f32_bytes(params),
+        flops: 2 * b * hidden * gates * hidden + bias_add,
+        bytes_read: x_slice + state.bytes() + f32_bytes(params),
         bytes_written: out.bytes(),
         params,
         gemm: Some(GemmShape { batch: 1, m: b, n: gates * hidden, k: hidden }),
@@ -137,6 +150,11 @@ mod tests {
         assert_eq!(cost.params, 210 * 70 + 210);
         assert_eq!(cost.flops, 2 * 32 * 70 * 210 + 32 * 210 + 20 * 32 * 70);
         assert_eq!(cost.kernels, 2);
+        // The first step has no state: no GEMM, one kernel, the bias and the gates.
+        let x = TensorInfo::f32([32, 50, 210]);
+        let first = c.cost(std::slice::from_ref(&x), &y);
+        assert_eq!((first.flops, first.kernels, first.gemm), (32 * 210 + 20 * 32 * 70, 1, None));
+        assert_eq!(first.bytes_read, (32 * 210 + 210) * 4);
     }
 
     #[test]

@@ -104,11 +104,12 @@ fn report_table(c: &Calibration, m: &Measurements) -> String {
         m.submit_s * 1e6
     );
     let _ = writeln!(s, "  read-back {:.1} us + {:.2} GB/s; host core {:.2} GFLOP/s, {:.2} GB/s\n", c.link.latency_us, c.link.bw_gbs, c.cpu.peak_flops("fp32") / 1e9 / f64::from(c.cpu.compute_units), c.cpu.mem_bw_gbs);
-    let _ = writeln!(s, "{:<20} {:>4} {:>10} {:>10} {:>10} {:>9} {:>9}", "op kind", "n", "extra us", "GFLOP/s", "GB/s", "fit err", "worst");
+    let _ = writeln!(s, "{:<20} {:>4} {:>10} {:>10} {:>10} {:>8} {:>9} {:>9}", "op kind", "n", "extra us", "GFLOP/s", "GB/s", "k extra", "fit err", "worst");
     let row = |s: &mut String, f: &KindFit| {
-        let [a, b, c, d] = f.coefficients;
+        let [a, b, c, d, e] = f.coefficients;
         let rate = |x: f64| if x > 0.0 { format!("{:.2}", 1.0 / x / 1e9) } else { "-".into() };
-        let _ = writeln!(s, "{:<20} {:>4} {:>10.1} {:>10} {:>10} {:>8.1}% {:>8.1}%", f.kind, f.samples, (a + d) * 1e6, rate(b), rate(c), f.fit_error * 100.0, f.worst_error * 100.0);
+        let k_extra = if b > 0.0 && e > 0.0 { format!("{:.0}", e / b) } else { "-".into() };
+        let _ = writeln!(s, "{:<20} {:>4} {:>10.1} {:>10} {:>10} {:>8} {:>8.1}% {:>8.1}%", f.kind, f.samples, (a + d) * 1e6, rate(b), rate(c), k_extra, f.fit_error * 100.0, f.worst_error * 100.0);
     };
     for f in &c.kinds {
         row(&mut s, f);

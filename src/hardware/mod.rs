@@ -38,6 +38,15 @@ pub struct Efficiency {
     /// Bytes (in KiB) at which half of `memory` is reached.
     #[serde(default)]
     pub memory_half_kb: f64,
+    /// For GEMM-like ops: what each output element costs beyond its k multiply-adds (stores, bias, index
+    /// arithmetic, a reduction loop's set-up), as that many more multiply-adds. It makes short reductions
+    /// (a 1x1 convolution over few channels) slower per FLOP than long ones.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub k_overhead: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl Efficiency {
@@ -667,7 +676,8 @@ fn validate_curve(c: &Efficiency, f: &str, loc: &dyn Report) -> Result<()> {
         }
     }
     non_negative(c.compute_half_mflop, &format!("{f}.compute_half_mflop"), loc)?;
-    non_negative(c.memory_half_kb, &format!("{f}.memory_half_kb"), loc)
+    non_negative(c.memory_half_kb, &format!("{f}.memory_half_kb"), loc)?;
+    non_negative(c.k_overhead, &format!("{f}.k_overhead"), loc)
 }
 
 fn validate_device(d: &Device, base: &str, loc: &dyn Report) -> Result<()> {

@@ -5,6 +5,7 @@
 //! t_compute = flops / (peak[math] * eff_c(flops) * u_wave)
 //! t_memory  = bytes / (mem_bw * eff_m(bytes))
 //! eff(x)    = eff_max * x / (x + x_half)                (per op class, from the hardware description)
+//! flops     = flops * (1 + k_overhead / k)               for GEMM-like ops whose curve has a k overhead
 //! u_wave    = tiles / (ceil(tiles / units) * units)    for GEMM-like ops with at least one full wave
 //!           * m n / (ceil(m / tm) tm ceil(n / tn) tn)   on devices whose kernels pay for whole tiles
 //! ```
@@ -153,7 +154,11 @@ pub fn op_time_with(cost: &OpCost, rates: &DeviceRates, kind: Option<&str>) -> O
     let eff = kind
         .and_then(|k| path.and_then(|p| p.efficiency.get(k)).or_else(|| dev.kernel_efficiency.get(k)))
         .unwrap_or_else(|| dev.efficiency.of(cost.class));
-    let flops = cost.flops as f64;
+    // A GEMM's output elements cost `k_overhead` more multiply-adds each (short reductions run slower).
+    let flops = match &cost.gemm {
+        Some(g) if eff.k_overhead > 0.0 && g.k > 0 => cost.flops as f64 * (1.0 + eff.k_overhead / g.k as f64),
+        _ => cost.flops as f64,
+    };
     let bytes = cost.bytes() as f64;
     let (wave, tiles) = cost.gemm.as_ref().map_or((1.0, 1.0), |g| {
         let tile = gemm_tile_of(g, dev, path);
@@ -201,7 +206,7 @@ mod tests {
     use crate::hardware::{DeviceKind, Efficiency, EfficiencyTable, Streams};
 
     fn flat(compute: f64, memory: f64) -> Efficiency {
-        Efficiency { compute, compute_half_mflop: 0.0, memory, memory_half_kb: 0.0 }
+        Efficiency { compute, compute_half_mflop: 0.0, memory, memory_half_kb: 0.0, k_overhead: 0.0 }
     }
 
     /// A device with round numbers: 10 TFLOP/s fp32, 20 TFLOP/s tf32, 1000 GB/s, 100 units, 2 us per kernel.
@@ -322,6 +327,20 @@ mod tests {
     }
 
     #[test]
+    fn a_k_overhead_charges_short_reductions_more_per_flop() {
+        // 1024 x 1024 x k at 10 TFLOP/s x 0.5: k = 8 with an overhead of 8 costs as k = 16; k = 1024 only
+        // 1/128 more.
+        let mut d = device();
+        d.efficiency.matmul.k_overhead = 8.0;
+        let t = |k: u64| {
+            let g = GemmShape { batch: 1, m: 1024, n: 1024, k };
+            op_time(&cost(OpClass::Matmul, 2 * 1024 * 1024 * k, 0, Some(g)), &d, &runtime()).compute_s
+        };
+        assert!((t(8) - 2.0 * 1024.0 * 1024.0 * 16.0 / 5e12).abs() < 1e-15);
+        assert!((t(1024) - 2.0 * 1024.0 * 1024.0 * 1032.0 / 5e12).abs() < 1e-15);
+    }
+
+    #[test]
     fn fixed_tile_kernels_charge_the_size_curve_for_whole_tiles() {
         // A GEMV of 2·64·1024 FLOPs computes a whole 32 x 64 tile: 32 times its FLOPs. With a half-
         // saturation of 2·64·1024·32 FLOPs the curve is at half its height for the padded work (not at
@@ -330,7 +349,7 @@ mod tests {
         d.gemm_tile = [32, 64];
         d.tile_quantization = true;
         let padded = 2.0 * 64.0 * 1024.0 * 32.0;
-        d.efficiency.matmul = Efficiency { compute: 0.5, compute_half_mflop: padded / 1e6, memory: 1.0, memory_half_kb: 0.0 };
+        d.efficiency.matmul = Efficiency { compute: 0.5, compute_half_mflop: padded / 1e6, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0 };
         let g = GemmShape { batch: 1, m: 1, n: 64, k: 1024 };
         let c = cost(OpClass::Matmul, 2 * 64 * 1024, 0, Some(g));
         let t = op_time(&c, &d, &runtime()).compute_s;
@@ -389,7 +408,7 @@ mod tests {
 
     #[test]
     fn efficiency_curve_saturates() {
-        let e = Efficiency { compute: 0.8, compute_half_mflop: 10.0, memory: 0.8, memory_half_kb: 0.0 };
+        let e = Efficiency { compute: 0.8, compute_half_mflop: 10.0, memory: 0.8, memory_half_kb: 0.0, k_overhead: 0.0 };
         assert!((e.compute_at(10e6) - 0.4).abs() < 1e-12);
         assert!(e.compute_at(1e12) > 0.799);
         assert_eq!(e.memory_at(1.0), 0.8);
@@ -406,7 +425,7 @@ mod tests {
     #[test]
     fn kernel_curves_override_the_class_and_lockstep_devices_add_the_terms() {
         let c = cost(OpClass::Elementwise, 1_000_000, 4_000_000, None);
-        let special = Efficiency { compute: 0.1, compute_half_mflop: 0.0, memory: 0.25, memory_half_kb: 0.0 };
+        let special = Efficiency { compute: 0.1, compute_half_mflop: 0.0, memory: 0.25, memory_half_kb: 0.0, k_overhead: 0.0 };
         let mut d = device();
         // 4 MB at 1000 GB/s x 0.25 = 16 us (instead of 8 us with the class curve).
         d.kernel_efficiency.insert("relu".into(), special);

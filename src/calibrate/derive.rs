@@ -17,7 +17,7 @@
 //!
 //! The host CPU (where `host_work` runs) is fitted the same way from timings of the host-work stand-in.
 
-use super::fit::fit_nonnegative;
+use super::fit::{fit_nonnegative, fit_nonnegative_with};
 use crate::graph::{GemmShape, OpClass};
 use crate::hardware::{Device, DeviceKind, Efficiency, EfficiencyTable, GemmPath, Link, Runtime, Streams};
 use crate::predict::cost_model::{gemm_tile_of, tile_utilization, wave_utilization};
@@ -141,6 +141,9 @@ fn template(m: &Measurements) -> Device {
     }
 }
 
+/// The efficiency of a term a fit found no cost for: a thousand times the peak, a negligible time.
+const NO_COST: f64 = 1e3;
+
 /// Least share of a sample's time beyond its kernels' dispatch cost for the sample to be fitted.
 const MIN_BEYOND_DISPATCH: f64 = 0.2;
 
@@ -193,11 +196,22 @@ fn features(s: &Sample, dev: &Device) -> [f64; 5] {
     [1.0, padded, s.bytes as f64, 1.0 / wave, if k > 0.0 { padded / k } else { 0.0 }]
 }
 
-/// Fits a group's plane; with `peak` given, FLOPs are charged at that rate and only the fixed and per-byte
-/// costs are fitted.
-fn fit_group(kind: &str, rows: &[([f64; 5], f64)], peak: Option<f64>) -> Option<KindFit> {
-    let c = match peak {
-        None => match fit_nonnegative(rows)? {
+/// What a fit takes as known: FLOPs (and padded outputs) charged at a known cost, and only the fixed and
+/// per-byte costs fitted.
+#[derive(Clone, Copy)]
+struct FlopCost {
+    /// Seconds per (padded) FLOP.
+    per_flop: f64,
+    /// Seconds per padded FLOP over k (the per-output cost).
+    per_output: f64,
+}
+
+/// Fits a group's plane; with `known` given, FLOPs are charged at that cost and only the fixed and per-byte
+/// costs are fitted. A free fit of a GEMM-like kind keeps a cost per FLOP.
+fn fit_group(kind: &str, rows: &[([f64; 5], f64)], known: Option<FlopCost>) -> Option<KindFit> {
+    let free = || if compute_heavy(kind) { fit_nonnegative_with(rows, &[1]).or_else(|| fit_nonnegative(rows)) } else { fit_nonnegative(rows) };
+    let c = match known {
+        None => match free()? {
             // A per-output cost is a k overhead only on top of a per-FLOP cost: without one, fit without it.
             c if c[1] == 0.0 && c[4] > 0.0 => {
                 let four: Vec<([f64; 4], f64)> = rows.iter().map(|(f, t)| ([f[0], f[1], f[2], f[3]], *t)).collect();
@@ -206,11 +220,12 @@ fn fit_group(kind: &str, rows: &[([f64; 5], f64)], peak: Option<f64>) -> Option<
             }
             c => c,
         },
-        Some(p) => {
+        Some(k) => {
             // What is left after the FLOPs, kept positive (a time at least a nanosecond).
-            let rest: Vec<([f64; 2], f64)> = rows.iter().map(|(f, t)| ([f[0], f[2]], (t - f[1] / p).max(1e-9))).collect();
-            let [a, c] = fit_nonnegative(&rest)?;
-            [a, 1.0 / p, c, 0.0, 0.0]
+            // (The wave-scaled constant is the constant itself for ops that are no GEMM.)
+            let rest: Vec<([f64; 3], f64)> = rows.iter().map(|(f, t)| ([f[0], f[2], f[3]], (t - f[1] * k.per_flop - f[4] * k.per_output).max(1e-9))).collect();
+            let [a, c, d] = fit_nonnegative(&rest)?;
+            [a, k.per_flop, c, d, k.per_output]
         }
     };
     let errs: Vec<f64> = rows.iter().map(|(f, t)| (f.iter().zip(&c).map(|(x, k)| x * k).sum::<f64>() / t - 1.0).abs()).collect();
@@ -223,6 +238,11 @@ fn fit_group(kind: &str, rows: &[([f64; 5], f64)], peak: Option<f64>) -> Option<
     })
 }
 
+/// The GEMM fit whose FLOP cost a recurrent cell's fit key takes (`gru_cell@scalar` → `linear@scalar`).
+fn gemm_of_cell(key: &str) -> Option<String> {
+    ["gru_cell", "lstm_cell"].iter().find(|c| key.split('@').next() == Some(**c)).map(|c| key.replacen(c, "linear", 1))
+}
+
 /// GEMM-like kinds (and classes), whose FLOPs and bytes vary independently across shapes.
 fn compute_heavy(key: &str) -> bool {
     let kind = key.split('@').next().unwrap_or(key);
@@ -231,12 +251,16 @@ fn compute_heavy(key: &str) -> bool {
 
 /// The efficiency curve that reproduces a fitted plane (of times beyond the kernels' dispatch cost) on a device
 /// with peaks `peak` (FLOP/s) and `bw` (bytes/s).
-fn curve(fit: &KindFit, peak: f64, bw: f64) -> Efficiency {
+///
+/// A kind's curve reproduces its own rates even where they beat the peaks (which come only from kinds whose
+/// FLOPs or bytes carry their time): its efficiency then exceeds 1. A term its fit found no cost for (a GEMV
+/// whose weight streams within its FLOP time) gets [`NO_COST`]. A class curve, a fallback for kinds never
+/// measured, stays within the peaks.
+fn curve(fit: &KindFit, peak: f64, bw: f64, capped: bool) -> Efficiency {
     let [a, b, c, d, e] = fit.coefficients;
-    // A kind that costs nothing per FLOP (or per byte) in its fit gets full efficiency: its FLOPs (bytes) then
-    // cost what they cost at the peak, a small term next to the other.
-    let compute = if b > 0.0 { (1.0 / (b * peak)).min(1.0) } else { 1.0 };
-    let memory = if c > 0.0 { (1.0 / (c * bw)).min(1.0) } else { 1.0 };
+    let cap = |x: f64| if capped { x.min(1.0) } else { x };
+    let compute = cap(if b > 0.0 { 1.0 / (b * peak) } else { NO_COST });
+    let memory = cap(if c > 0.0 { 1.0 / (c * bw) } else { NO_COST });
     let rest = a;
     // The wave-scaled constant is the compute term's half-saturation; the fixed rest goes to the memory term
     // (or to the compute term of a kind that moves no bytes in its fit).
@@ -288,9 +312,23 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
         let r = rows(v);
         if r.len() >= 3
             && compute_heavy(kind)
+            && gemm_of_cell(kind).is_none()
             && let Some(f) = fit_group(kind, &r, None)
         {
             kinds.push(f);
+        }
+    }
+    // A recurrent cell's FLOPs are its hidden GEMM's, on the GEMM kernel: they cost what `linear`'s do on the
+    // same path, and the cell's own fit finds the gate kernel's fixed and per-byte costs.
+    let mut cells = Vec::new();
+    for (kind, v) in &by_kind {
+        let r = rows(v);
+        if let Some(gemm) = gemm_of_cell(kind)
+            && r.len() >= 3
+            && let Some(g) = kinds.iter().find(|f| f.kind == gemm)
+            && let Some(f) = fit_group(kind, &r, Some(FlopCost { per_flop: g.coefficients[1], per_output: g.coefficients[4] }))
+        {
+            cells.push(f);
         }
     }
     // Only kinds whose FLOP term carries most of their largest sample's time say anything about the peak (a
@@ -310,13 +348,14 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     if peak <= 0.0 {
         return Err(DeriveError("no GEMM or convolution microbenchmark fixes the compute peak: run the full suite".into()));
     }
+    kinds.extend(cells);
     // Pass 2: in the other kinds FLOPs grow with bytes (an element-wise op does a few FLOPs per element), so
     // a fit cannot tell the two costs apart; their FLOPs are charged at the peak and the rest fitted per byte.
     for (kind, v) in &by_kind {
         let r = rows(v);
         if r.len() >= 3
             && !compute_heavy(kind)
-            && let Some(f) = fit_group(kind, &r, Some(peak))
+            && let Some(f) = fit_group(kind, &r, Some(FlopCost { per_flop: 1.0 / peak, per_output: 0.0 }))
         {
             kinds.push(f);
         }
@@ -325,7 +364,7 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     let mut classes = Vec::new();
     for (class, v) in &by_class {
         let name = class_name(*class);
-        let fixed = if compute_heavy(name) { None } else { Some(peak) };
+        let fixed = if compute_heavy(name) { None } else { Some(FlopCost { per_flop: 1.0 / peak, per_output: 0.0 }) };
         if let Some(f) = fit_group(name, &rows(v), fixed) {
             classes.push((*class, f));
         }
@@ -340,7 +379,7 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     gpu.kernel_overhead_us = overhead_s * 1e6;
     let default_curve = Efficiency { compute: 0.5, compute_half_mflop: 0.0, memory: 0.5, memory_half_kb: 0.0, k_overhead: 0.0 };
     let class_curve = |c: OpClass| {
-        classes.iter().find(|(k, _)| *k == c).map_or(default_curve, |(_, f)| curve(f, peak, bw))
+        classes.iter().find(|(k, _)| *k == c).map_or(default_curve, |(_, f)| curve(f, peak, bw, true))
     };
     gpu.efficiency = EfficiencyTable {
         matmul: class_curve(OpClass::Matmul),
@@ -350,7 +389,7 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
         movement: class_curve(OpClass::Movement),
     };
     for f in &kinds {
-        let c = curve(f, peak, bw);
+        let c = curve(f, peak, bw, false);
         match f.kind.split_once('@') {
             Some((kind, path)) => {
                 if let Some(p) = gpu.gemm_paths.iter_mut().find(|p| p.name == path) {
@@ -519,6 +558,9 @@ mod tests {
         };
         d.kernel_efficiency.insert("linear".into(), eff(1.0, 2.0, 0.8, 0.0));
         d.kernel_efficiency.insert("relu".into(), eff(1.0, 0.0, 1.0, 64.0));
+        // Recurrent cells run their GEMM on the linear kernel: its compute curve, their own memory one.
+        d.kernel_efficiency.insert("gru_cell".into(), eff(1.0, 2.0, 0.6, 0.0));
+        d.kernel_efficiency.insert("lstm_cell".into(), eff(1.0, 2.0, 0.5, 0.0));
         // Each output element of a convolution costs 16 more multiply-adds.
         d.kernel_efficiency.insert("conv2d".into(), Efficiency { k_overhead: 16.0, ..eff(0.6, 5.0, 0.5, 0.0) });
         let rt = Runtime {

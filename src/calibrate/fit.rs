@@ -41,11 +41,20 @@ pub fn fit_line(points: &[(f64, f64)]) -> Option<Line> {
 /// best feasible one (D is 2 or 3 here, so 3 or 7 small systems). `None` when a time is not positive or
 /// finite, or no subset has a solution.
 pub fn fit_nonnegative<const D: usize>(rows: &[([f64; D], f64)]) -> Option<[f64; D]> {
+    fit_nonnegative_with(rows, &[])
+}
+
+/// [`fit_nonnegative`] over the subsets that keep the `required` coefficients free: a GEMM's time has a
+/// cost per FLOP even where a few small shapes would fit a plane without one.
+pub fn fit_nonnegative_with<const D: usize>(rows: &[([f64; D], f64)], required: &[usize]) -> Option<[f64; D]> {
     if rows.is_empty() || rows.iter().any(|(f, t)| !(t.is_finite() && *t > 0.0) || f.iter().any(|x| !x.is_finite())) {
         return None;
     }
     let mut best: Option<([f64; D], f64)> = None;
     for mask in 1u32..(1 << D) {
+        if required.iter().any(|&j| mask & (1 << j) == 0) {
+            continue;
+        }
         let free: Vec<usize> = (0..D).filter(|&j| mask & (1 << j) != 0).collect();
         let Some(sol) = solve_weighted(rows, &free) else { continue };
         if sol.iter().any(|&c| c < 0.0) {

@@ -107,7 +107,7 @@ pub fn suite(depth: Depth) -> Result<Vec<Microbench>> {
     }
     let matmul_sizes: &[(usize, usize, usize, usize, bool)] =
         &[(8, 16, 64, 16, true), (12, 64, 64, 64, true), (12, 64, 64, 64, false), (4, 256, 64, 256, true), (16, 128, 128, 64, false), (2, 512, 512, 512, false)];
-    let scalar_matmul_sizes: &[(usize, usize, usize, usize, bool)] = &[(4, 1, 257, 256, false), (8, 16, 33, 16, true), (2, 64, 100, 30, false), (4, 2, 1025, 128, false)];
+    let scalar_matmul_sizes: &[(usize, usize, usize, usize, bool)] = &[(4, 1, 257, 256, false), (8, 16, 33, 16, true), (2, 64, 100, 30, false), (32, 1, 129, 192, false), (16, 4, 515, 96, false), (4, 2, 1025, 128, false)];
     for (batch, m, k, n, tb) in pick(depth, matmul_sizes).into_iter().chain(pick(depth, scalar_matmul_sizes)) {
         let bshape = if tb { [batch, n, k] } else { [batch, k, n] };
         v.push(bench(format!("matmul {batch}x{m}x{k}x{n}{}", if tb { " (B^T)" } else { "" }), &[&[batch, m, k], &bshape], |b, x| b.matmul("op", x[0], x[1], tb, 1.0))?);
@@ -127,7 +127,15 @@ pub fn suite(depth: Depth) -> Result<Vec<Microbench>> {
         (2, 3, 112, 16, 7, 2, 1),
     ];
     // Output channels not a multiple of 4: the scalar-load kernel.
-    let scalar_conv2d: &[(usize, usize, usize, usize, usize, usize, usize)] = &[(1, 1, 28, 6, 5, 1, 1), (2, 16, 32, 2, 3, 1, 1), (1, 3, 64, 7, 3, 1, 1), (4, 8, 32, 10, 3, 1, 1)];
+    let scalar_conv2d: &[(usize, usize, usize, usize, usize, usize, usize)] = &[
+        (1, 1, 28, 6, 5, 1, 1),
+        (2, 16, 32, 2, 3, 1, 1),
+        (1, 3, 64, 7, 3, 1, 1),
+        (4, 1, 64, 6, 5, 1, 1),
+        (8, 3, 32, 6, 3, 1, 1),
+        (2, 32, 16, 30, 3, 1, 1),
+        (4, 8, 32, 10, 3, 1, 1),
+    ];
     for (n, c, s, o, k, st, g) in pick(depth, conv2d).into_iter().chain(pick(depth, scalar_conv2d)) {
         v.push(bench(format!("conv2d {n}x{c}x{s}x{s} -> {o} k{k} s{st} g{g}"), &[&[n, c, s, s]], |b, x| b.add("op", conv(2, o, k, st, g, false), &[x[0]]))?);
     }

@@ -558,6 +558,8 @@ mod tests {
         };
         d.kernel_efficiency.insert("linear".into(), eff(1.0, 2.0, 0.8, 0.0));
         d.kernel_efficiency.insert("relu".into(), eff(1.0, 0.0, 1.0, 64.0));
+        // The scalar GEMM (odd k or n) runs at 30 % of the peak.
+        d.gemm_paths.iter_mut().find(|p| p.name == "scalar").unwrap().efficiency.insert("linear".into(), eff(0.3, 0.0, 0.8, 0.0));
         // Recurrent cells run their GEMM on the linear kernel: its compute curve, their own memory one.
         d.kernel_efficiency.insert("gru_cell".into(), eff(1.0, 2.0, 0.6, 0.0));
         d.kernel_efficiency.insert("lstm_cell".into(), eff(1.0, 2.0, 0.5, 0.0));
@@ -640,6 +642,9 @@ mod tests {
         let conv = &c.gpu.kernel_efficiency["conv2d"];
         assert!((conv.compute / 0.6 - 1.0).abs() < 0.03 && (conv.memory / 0.5 - 1.0).abs() < 0.12, "{conv:?}");
         assert!((conv.k_overhead / 16.0 - 1.0).abs() < 0.1, "{conv:?}");
+        // The scalar GEMM's own curve lands in its path.
+        let scalar = &c.gpu.gemm_paths.iter().find(|p| p.name == "scalar").unwrap().efficiency["linear"];
+        assert!((scalar.compute / 0.3 - 1.0).abs() < 0.03, "{scalar:?}");
         // Every microbenchmark is predicted as the truth predicts it (gap included).
         let (fitted, truth_rates) = (DeviceRates::new(&c.gpu, &c.runtime), DeviceRates::new(&d, &rt));
         for mb in suite(Depth::Full).unwrap() {

@@ -204,4 +204,24 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
     }
+
+    #[test]
+    fn a_required_coefficient_stays_in_the_fit() {
+        // Times that grow with bytes B exactly and with FLOPs F only through B (F = 2B, plus a wobble): the
+        // free fit charges everything per byte, the fit that requires a per-FLOP cost keeps one.
+        let rows: Vec<([f64; 3], f64)> = [1e3, 1e4, 1e5, 1e6]
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| ([1.0, 2.0 * b * (1.0 + 0.01 * i as f64), b], 1e-6 + b * 1e-9))
+            .collect();
+        let free = fit_nonnegative(&rows).unwrap();
+        assert_eq!(free[1], 0.0, "{free:?}");
+        let kept = fit_nonnegative_with(&rows, &[1]).unwrap();
+        assert!(kept[1] > 0.0, "{kept:?}");
+        // Either reproduces the times closely.
+        for (f, t) in &rows {
+            let at = |c: &[f64; 3]| f.iter().zip(c).map(|(x, k)| x * k).sum::<f64>();
+            assert!((at(&kept) / t - 1.0).abs() < 0.05, "{kept:?}");
+        }
+    }
 }

@@ -355,3 +355,31 @@ fn an_op_no_split_makes_fit_is_a_clear_error() {
     });
     assert!(err.contains("`conv`") && err.contains("kernel `conv`") && err.contains("67600") && err.contains(&SMALL_BINDING.to_string()), "{err}");
 }
+
+/// medical-seg's largest ops at their real size on the adapter's own limits (lavapipe binds 128 MiB): the
+/// stack of four 64 MiB volumes, the masked copy and its 256 MiB view, a convolution of that view and one
+/// of a 134 MiB padded volume, instance norm and leaky ReLU. Minutes of CPU reference, so run by hand:
+/// `cargo test --release --test exec_split -- --ignored`.
+#[test]
+#[ignore = "minutes of CPU reference at real size"]
+fn medical_seg_sized_ops_match_the_reference() {
+    let r = exec_util::check_graph(|b| {
+        let parts: Vec<NodeIndex> = (0..4)
+            .map(|i| {
+                let x = offset_input(b, &format!("x{i}"), &[1, 8, 128, 128, 128]);
+                b.unsqueeze(&format!("u{i}"), x, 1).unwrap()
+            })
+            .collect();
+        let stack = b.concat("stack", &parts, 1).unwrap();
+        let mask = b.input("mask", &[1, 4, 1, 1, 1, 1], DType::F32).unwrap();
+        let masked = b.binary("masked", BinaryKind::Mul, stack, mask).unwrap();
+        let v = b.reshape("view", masked, &[1, 32, 128, 128, 128]).unwrap();
+        b.conv("conv", v, 3, 8, 3, 1, 1, true).unwrap();
+        let half = b.slice("half", v, 1, 0, Some(16)).unwrap();
+        let p = b.add("pad", Op::Pad(Pad { padding: vec![1], mode: PadMode::Zeros }), &[half]).unwrap();
+        b.conv("conv_padded", p, 3, 8, 3, 1, 0, true).unwrap();
+        let n = b.add("norm", Op::InstanceNorm(InstanceNorm { affine: true }), &[v]).unwrap();
+        b.unary("leaky", UnaryFn::LeakyRelu { slope: 0.01 }, n).unwrap()
+    });
+    assert_all_pass(&r).unwrap();
+}

@@ -1,7 +1,8 @@
 //! The plan of a whole workload, built once before any timing: one storage buffer per node output (views
 //! alias their producer's buffer at an element offset), weights and inputs uploaded, every op's dispatches
-//! described by its kernel family, pipelines compiled once per (kernel, entry point, specialization), and
-//! one bind group per dispatch over a single uniform buffer that holds every dispatch's parameters.
+//! described by its kernel family (in pieces that bind windows where a buffer exceeds one binding: see
+//! [`super::split`]), pipelines compiled once per (kernel, entry point, specialization), and one bind group
+//! per dispatch over a single uniform buffer that holds every dispatch's parameters.
 
 use super::context::Gpu;
 use super::data::{source_values, weight_owner, Tensor};

@@ -90,18 +90,19 @@ fn without_timestamps_ops_are_timed_one_submission_each() {
     assert!(m.trace.executed().all(|r| r.end_s > r.start_s));
 }
 
-/// A tensor larger than the adapter binds at once, read by a kernel that does not split it, names the node,
-/// the kernel and both sizes (GEMM weights are split instead: see `exec_matmul`).
+/// An op that no split into pieces makes fit (a softmax over one row longer than the adapter binds at once)
+/// is refused with an error that names the node, the kernel and both sizes; ops that can be cut run in
+/// pieces instead (see `exec_split`).
 #[test]
 fn a_tensor_too_large_for_the_adapter_is_a_clear_error() {
     let max = gpu().limits.max_storage_buffer_binding_size;
     let big = (max / 4 + 1) as usize;
     let mut b = GraphBuilder::new(1);
     let x = b.weight("big", &[big], WeightKind::Buffer).unwrap();
-    b.relu("relu", x).unwrap();
+    b.softmax("softmax", x, 0).unwrap();
     let w = b.finish("big", "", vec![]);
     let err = run_on(gpu(), &w, &RunOptions::default()).unwrap_err().to_string();
-    assert!(err.contains("`relu`") && err.contains("`unary`") && err.contains(&max.to_string()) && err.contains("lower the batch size"), "{err}");
+    assert!(err.contains("`softmax`") && err.contains("kernel `softmax`") && err.contains(&max.to_string()) && err.contains("lower the batch size"), "{err}");
 }
 
 /// An image encoder whose input comes from host work (a decoder) and whose result a second host item reads

@@ -5,7 +5,7 @@
 
 mod exec_util;
 
-use exec_util::{assert_all_pass, check_graph, check_graph_on, gpu, gpu_without_subgroups};
+use exec_util::{assert_all_pass, check_graph, check_graph_on, gpu, gpu_with_small_bindings, gpu_without_subgroups};
 use mmbench::graph::DType;
 use proptest::prelude::*;
 
@@ -84,14 +84,7 @@ fn linear_reads_a_view_at_its_offset() {
 /// with and without bias, for one row (a GEMV) and for several.
 #[test]
 fn a_weight_beyond_one_binding_is_split_along_k() {
-    use mmbench::exec::context::Gpu;
-    use std::sync::OnceLock;
-    static SMALL: OnceLock<Gpu> = OnceLock::new();
-    let g = SMALL.get_or_init(|| {
-        let mut g = Gpu::new(None).unwrap_or_else(|e| panic!("no GPU adapter for the executor tests: {e}"));
-        g.limits.max_storage_buffer_binding_size = 64 * 1024;
-        g
-    });
+    let g = gpu_with_small_bindings();
     for (rows, bias) in [(1, true), (5, false), (20, true)] {
         let r = check_graph_on(g, |b| {
             let x = b.input("x", &[rows, 700], DType::F32).unwrap();

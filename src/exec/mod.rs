@@ -6,6 +6,7 @@
 //! - [`context`]: instance, adapter (`--adapter NAME`), device with the adapter's limits and timestamps;
 //! - [`plan`]: buffers (one per node output; views alias at an offset), weights and inputs, pipelines;
 //! - `kernels/`: one WGSL file and one Rust file per op family, describing dispatches;
+//! - [`split`]: ops whose tensors exceed one storage binding, cut into pieces that bind windows;
 //! - [`execute`]: encode, submit, time (timestamp queries), read back;
 //! - [`check`]: compare each op with the CPU reference.
 //!
@@ -34,6 +35,8 @@ pub mod execute;
 pub mod kernels;
 #[cfg(feature = "gpu")]
 pub mod plan;
+#[cfg(feature = "gpu")]
+pub mod split;
 
 use crate::error::{Error, Result};
 use crate::graph::Workload;

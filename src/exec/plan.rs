@@ -1,13 +1,15 @@
 //! The plan of a whole workload, built once before any timing: one storage buffer per node output (views
 //! alias their producer's buffer at an element offset), weights and inputs uploaded, every op's dispatches
-//! described by its kernel family, pipelines compiled once per (kernel, entry point, specialization), and
-//! one bind group per dispatch over a single uniform buffer that holds every dispatch's parameters.
+//! described by its kernel family (in pieces that bind windows where a buffer exceeds one binding: see
+//! [`super::split`]), pipelines compiled once per (kernel, entry point, specialization), and one bind group
+//! per dispatch over a single uniform buffer that holds every dispatch's parameters.
 
 use super::context::Gpu;
 use super::data::{source_values, weight_owner, Tensor};
 use super::host;
 use super::kernels::{self, DeviceCaps, Dispatch, Kernel, OpArgs, TensorRef, COMMON};
 use super::params::param_specs;
+use super::split;
 use crate::error::{Error, Location, Result};
 use crate::graph::tensor::fmt_shape;
 use crate::graph::{Node, Op, OpClass, TensorInfo, Workload};
@@ -175,7 +177,8 @@ impl Plan {
             gpu,
             buffers: Vec::new(),
             shared: HashMap::new(),
-            // Buffers may exceed one binding: kernels that meet one bind it in windows (or refuse, below).
+            // Buffers may exceed one binding: ops that meet one run in pieces that bind windows (`split`), or
+            // are refused below.
             max_bytes: limits.max_buffer_size,
         };
         let mut values: Vec<TensorRef> = Vec::with_capacity(w.len());
@@ -185,6 +188,7 @@ impl Plan {
             max_groups: limits.max_compute_workgroups_per_dimension,
             subgroups: gpu.subgroups,
             max_binding_bytes: limits.max_storage_buffer_binding_size,
+            binding_alignment: u64::from(limits.min_storage_buffer_offset_alignment),
         };
         for (i, node) in w.nodes() {
             let value = if matches!(node.op, Op::Input(_) | Op::Weight(_)) {
@@ -224,7 +228,8 @@ impl Plan {
                 let buffer = b.alloc(node, "the output", &node.output.shape, node.output.numel() + scratch)?;
                 let output = TensorRef { buffer, offset: 0, info: node.output.clone() };
                 let args = OpArgs { node, inputs: &inputs, params: &params, output: &output, caps };
-                described.push((i, kernels::dispatches(&args).map_err(|e| node_error(node, e))?));
+                let sizes = |buffer: usize| b.buffers[buffer].size();
+                described.push((i, split::dispatches(&args, sizes).map_err(|e| node_error(node, e))?));
                 output
             };
             values.push(value);
@@ -267,19 +272,22 @@ impl Plan {
                 }];
                 for (j, &buf) in d.buffers.iter().enumerate() {
                     let buffer = &b.buffers[buf];
-                    let resource = match d.windows.iter().find(|w| w.0 == j) {
-                        Some(&(_, offset, size)) => wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset, size: wgpu::BufferSize::new(size) }),
-                        None if buffer.size() > limits.max_storage_buffer_binding_size => {
-                            return Err(Error::input(
-                                Location::default().node(&n.name),
-                                format!(
-                                    "kernel `{}` binds a {}-byte tensor whole, more than this adapter binds at once ({} bytes); lower the batch size",
-                                    d.kernel.name,
-                                    buffer.size(),
-                                    limits.max_storage_buffer_binding_size
-                                ),
-                            ));
-                        }
+                    let window = d.windows.iter().find(|w| w.0 == j).map(|&(_, offset, size)| (offset, size));
+                    let size = window.map_or(buffer.size(), |w| w.1);
+                    if size > limits.max_storage_buffer_binding_size {
+                        return Err(Error::input(
+                            Location::default().node(&n.name),
+                            format!(
+                                "kernel `{}` binds {size} bytes at once (of a {}-byte buffer), more than this adapter binds ({} bytes), \
+                                 and no split of the op into pieces makes it fit; lower the batch size",
+                                d.kernel.name,
+                                buffer.size(),
+                                limits.max_storage_buffer_binding_size
+                            ),
+                        ));
+                    }
+                    let resource = match window {
+                        Some((offset, size)) => wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset, size: wgpu::BufferSize::new(size) }),
                         None => buffer.as_entire_binding(),
                     };
                     entries.push(wgpu::BindGroupEntry { binding: j as u32 + 1, resource });

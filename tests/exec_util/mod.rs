@@ -8,7 +8,7 @@
 
 use mmbench::exec::context::Gpu;
 use mmbench::exec::{check_on, CheckReport};
-use mmbench::graph::{GraphBuilder, Stage};
+use mmbench::graph::{GraphBuilder, Stage, Workload};
 use petgraph::graph::NodeIndex;
 use std::sync::OnceLock;
 
@@ -40,6 +40,31 @@ pub fn gpu_without_timestamps() -> &'static Gpu {
     })
 }
 
+/// Most bytes [`gpu_with_small_bindings`] binds at once.
+pub const SMALL_BINDING: u64 = 64 * 1024;
+
+/// The same adapter binding at most [`SMALL_BINDING`] bytes at once (as if it were lavapipe's 128 MiB for
+/// tensors of a few hundred KB): tensors past that are bound in windows, and ops run in pieces.
+pub fn gpu_with_small_bindings() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let mut g = Gpu::new(None).unwrap_or_else(|e| panic!("no GPU adapter for the executor tests: {e}"));
+        g.limits.max_storage_buffer_binding_size = SMALL_BINDING;
+        g
+    })
+}
+
+/// [`gpu_with_small_bindings`] without subgroup kernels.
+pub fn gpu_with_small_bindings_without_subgroups() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let mut g = Gpu::new(None).unwrap_or_else(|e| panic!("no GPU adapter for the executor tests: {e}"));
+        g.limits.max_storage_buffer_binding_size = SMALL_BINDING;
+        g.subgroups = false;
+        g
+    })
+}
+
 /// Builds a graph with `build` (inputs and ops in the encoder stage of modality `m`), runs it on the GPU
 /// with NaN-poisoned outputs, and checks every op against the reference.
 pub fn check_graph(build: impl FnOnce(&mut GraphBuilder) -> NodeIndex) -> CheckReport {
@@ -48,11 +73,15 @@ pub fn check_graph(build: impl FnOnce(&mut GraphBuilder) -> NodeIndex) -> CheckR
 
 /// [`check_graph`] on a given device.
 pub fn check_graph_on(gpu: &Gpu, build: impl FnOnce(&mut GraphBuilder) -> NodeIndex) -> CheckReport {
+    check_on(gpu, &graph(build), TOLERANCE).unwrap_or_else(|e| panic!("running the graph failed: {e}"))
+}
+
+/// The one-modality test workload `build` makes.
+pub fn graph(build: impl FnOnce(&mut GraphBuilder) -> NodeIndex) -> Workload {
     let mut b = GraphBuilder::new(1);
     b.set_stage(Stage::Encoder, Some("m"));
     let out = build(&mut b);
-    let w = b.finish("test", "", vec![out]);
-    check_on(gpu, &w, TOLERANCE).unwrap_or_else(|e| panic!("running the graph failed: {e}"))
+    b.finish("test", "", vec![out])
 }
 
 /// Fails with the offending op unless every op matches the reference and wrote every element.

@@ -1,8 +1,10 @@
 // Prepended to every kernel file.
 //
 // Conventions: binding 0 is the kernel's uniform `Params`; bindings 1.. are storage buffers, inputs first
-// (read-only), the output last. Buffers are bound whole; a tensor starts at an element offset given in the
-// params, because views (reshapes, contiguous slices) alias their producer's buffer at an offset.
+// (read-only), the output last. Buffers are bound whole, or as a window around what one piece of an op
+// larger than a binding touches (`exec/split.rs`); a tensor starts at an element offset given in the params
+// (from the window's start), because views (reshapes, contiguous slices) alias their producer's buffer at
+// an offset.
 
 // One dispatch holds at most 65535 workgroups per grid dimension, so a large 1-D launch is spread over x, y
 // and z (see `kernels::grid`); this is the flat index of a workgroup in such a grid.

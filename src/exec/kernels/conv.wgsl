@@ -46,7 +46,8 @@ struct Params {
     offs: vec4<u32>,
     // Batch strides of x and y; weight strides per tap, per input channel (row) and per group.
     in_bstride: u32, out_bstride: u32, w_kstride: u32, w_cstride: u32,
-    w_gstride: u32, _p0: u32, _p1: u32, _p2: u32,
+    // accumulate: add onto y (this dispatch is a later run of the input channels; see `conv.rs`).
+    w_gstride: u32, accumulate: u32, _p1: u32, _p2: u32,
 }
 
 // Column groups of 4 per invocation: 1, 2, 4 or 8.
@@ -194,18 +195,23 @@ fn fma8(acc: ptr<function, Pix8>, a: array<vec4<f32>, 8>, b: B4) {
     (*acc)[7] = fma4((*acc)[7], a[7], b);
 }
 
-// Channels `n .. n + 4` of one pixel whose output starts at `at` (plus bias), those that exist.
+// Channels `n .. n + 4` of one pixel whose output starts at `at` (plus bias, or plus what is there when
+// accumulating), those that exist.
 fn store4(at: u32, g: u32, n: u32, v: vec4<f32>) {
     if (at == 0xffffffffu) {
         return;
     }
     for (var e = 0u; e < 4u; e++) {
         if (n + e < p.cog) {
-            var bv = 0.0;
+            let o = at + (n + e) * p.odim.w;
+            var base = 0.0;
             if (p.has_bias != 0u) {
-                bv = bias[p.offs.z + g * p.cog + n + e];
+                base = bias[p.offs.z + g * p.cog + n + e];
             }
-            y[at + (n + e) * p.odim.w] = v[e] + bv;
+            if (p.accumulate != 0u) {
+                base = y[o];
+            }
+            y[o] = v[e] + base;
         }
     }
 }

@@ -41,6 +41,41 @@ pub struct DeviceCaps {
     pub subgroups: bool,
     /// Most bytes one storage binding covers: a larger tensor must be bound in windows.
     pub max_binding_bytes: u64,
+    /// What the byte offset of a window must be a multiple of (the adapter's storage offset alignment).
+    pub binding_alignment: u64,
+}
+
+impl DeviceCaps {
+    /// The byte window (offset, size) a binding needs to cover `count` elements from element `first` of a
+    /// buffer: from the aligned offset at or below the first element to the next 16-byte boundary past the
+    /// last, because kernels that view a buffer as vec4s read whole vec4s (buffers are sized in multiples of
+    /// 16 bytes, so the window stays inside its buffer). The tensor starts `first - offset / 4` elements into
+    /// the window.
+    pub fn window(&self, first: u64, count: u64) -> (u64, u64) {
+        let start = first * 4 / self.binding_alignment * self.binding_alignment;
+        let end = ((first + count) * 4).next_multiple_of(16).max(start + 16);
+        (start, end - start)
+    }
+
+    /// Whether `count` elements from element `first` fit in one binding.
+    pub fn fits(&self, first: u64, count: u64) -> bool {
+        self.window(first, count).1 <= self.max_binding_bytes
+    }
+}
+
+/// The longest run of `len` units from `lo` (at most `n - lo`) for which `fits(lo, len)` holds, 0 when not even
+/// one unit fits. `fits` must be monotonic: a run that fits fits when shortened.
+pub fn longest_fit(lo: usize, n: usize, fits: impl Fn(usize, usize) -> bool) -> usize {
+    let (mut good, mut bad) = (0, n - lo + 1);
+    while bad - good > 1 {
+        let mid = good + (bad - good) / 2;
+        if fits(lo, mid) {
+            good = mid;
+        } else {
+            bad = mid;
+        }
+    }
+    good
 }
 
 /// Helpers every kernel file uses (`flat_group`, `at8`).
@@ -84,7 +119,9 @@ pub struct Dispatch {
     pub buffers: Vec<usize>,
     /// Workgroups along x, y, z.
     pub groups: [u32; 3],
-    /// Bindings that cover only part of their buffer: (index into `buffers`, byte offset, byte size).
+    /// Bindings that cover only part of their buffer: (index into `buffers`, byte offset, byte size). The
+    /// offset counts from where the family's tensor offsets count from: the buffer's start, or the start of
+    /// the window a piece of a split op binds (`exec::split` adds that start).
     pub windows: Vec<(usize, u64, u64)>,
 }
 

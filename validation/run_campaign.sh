@@ -13,7 +13,7 @@ $mm calibrate --out $out/lavapipe.yaml --raw $out/calibration-raw.json | tee $ou
 
 # 2. Measure every configuration once (saved as `run --format json`), predict it, compare.
 rm -rf $out/runs
-$mm validate $workloads --hardware $out/lavapipe.yaml --scale 0.1 --batch 1,2,4 --iters 5 --warmup 1 \
+$mm validate $workloads --hardware $out/lavapipe.yaml --scale 0.1 --batch 1,2,4 --iters 7 --warmup 1 \
     --save-runs $out/runs --plot $out/scatter.svg --format csv --out $out/results.csv
 
 # 3. The readable table, from the saved runs (no re-run).

@@ -142,7 +142,7 @@ pub fn suite(depth: Depth) -> Result<Vec<Microbench>> {
     for (n, c, l, o, k) in pick(depth, &[(1, 35, 50, 64, 3), (8, 64, 128, 64, 5), (4, 300, 50, 128, 1)]).into_iter().chain(pick(depth, &[(2, 20, 100, 5, 3), (1, 74, 50, 37, 1), (4, 32, 64, 2, 3)])) {
         v.push(bench(format!("conv1d {n}x{c}x{l} -> {o} k{k}"), &[&[n, c, l]], |b, x| b.add("op", conv(1, o, k, 1, 1, false), &[x[0]]))?);
     }
-    for (n, c, s, o, k, st) in pick(depth, &[(1, 1, 16, 8, 3, 1), (1, 8, 16, 16, 3, 2), (1, 16, 8, 32, 3, 1), (2, 4, 12, 8, 3, 1)]) {
+    for (n, c, s, o, k, st) in pick(depth, &[(1, 1, 16, 8, 3, 1), (1, 8, 16, 16, 3, 2), (1, 16, 8, 32, 3, 1), (2, 4, 12, 8, 3, 1), (1, 8, 24, 8, 3, 1), (1, 16, 16, 8, 3, 1), (1, 4, 32, 8, 3, 1)]) {
         v.push(bench(format!("conv3d {n}x{c}x{s}^3 -> {o} k{k} s{st}"), &[&[n, c, s, s, s]], |b, x| b.add("op", conv(3, o, k, st, 1, false), &[x[0]]))?);
     }
     for (n, c, s, o) in pick(depth, &[(1, 32, 4, 16), (1, 16, 8, 8), (2, 8, 8, 8)]) {

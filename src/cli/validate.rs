@@ -6,7 +6,7 @@ use crate::graph::{load_workload, Workload, WorkloadOptions};
 use crate::hardware::load_hardware;
 use crate::predict::{predict, PredictOptions};
 use crate::report::{self, write_atomic, Format};
-use crate::validate::compare::{compare, csv, scatter, summarize, table, Comparison, MeasuredRun};
+use crate::validate::compare::{compare, csv, scatter, summarize, table, Comparison, MeasuredRun, Statistic};
 use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -37,6 +37,10 @@ pub struct ValidateArgs {
     /// Also write the predicted-against-measured scatter plot (SVG) here.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+    /// Which iteration of each measured run to compare with: `fastest` (the least disturbed by other work on
+    /// the machine) or `median`.
+    #[arg(long, value_enum, default_value = "fastest")]
+    pub statistic: Statistic,
     #[command(flatten)]
     pub exec: ExecArgs,
     #[command(flatten)]
@@ -58,7 +62,8 @@ pub fn run(a: ValidateArgs) -> Result<()> {
         Some(r) => hw.runtime(r)?.name.clone(),
         None => hw.runtimes[hw.default_runtime].name.clone(),
     };
-    let mut saved: Vec<(String, MeasuredRun, bool)> = a.measured.iter().map(|p| MeasuredRun::read(p).map(|m| (p.clone(), m, false))).collect::<Result<_>>()?;
+    let mut saved: Vec<(String, MeasuredRun, bool)> =
+        a.measured.iter().map(|p| MeasuredRun::read(p).and_then(|m| m.at(a.statistic, p)).map(|m| (p.clone(), m, false))).collect::<Result<_>>()?;
     // Every configuration first, so that a bad workload name fails before anything runs.
     let mut configs: Vec<Workload> = Vec::new();
     for g in &a.graphs {
@@ -89,7 +94,7 @@ pub fn run(a: ValidateArgs) -> Result<()> {
     let mut rows = Vec::with_capacity(configs.len());
     let opts = PredictOptions { runtime: Some(runtime.clone()), ..Default::default() };
     for (w, m) in configs.iter().zip(matched) {
-        let predicted = predict(w, &hw, &opts)?;
+        let predicted = predict(&w.unpinned(), &hw, &opts)?;
         let measured = match m {
             Some(i) => saved[i].1.clone(),
             None => runner.measure(w)?,
@@ -140,7 +145,11 @@ impl<'a> Runner<'a> {
             let path = dir.join(format!("{}-b{}.json", w.name, w.batch));
             write_atomic(&path, report::json::to_json(&RunReport::new(&m))?.as_bytes())?;
         }
-        Ok(MeasuredRun::from_trace(&m.trace, gpu.name()))
+        let trace = match self.args.statistic {
+            Statistic::Fastest => &m.fastest,
+            Statistic::Median => &m.trace,
+        };
+        Ok(MeasuredRun::from_trace(trace, gpu.name()))
     }
 
     #[cfg(not(feature = "gpu"))]

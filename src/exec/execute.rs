@@ -6,7 +6,7 @@
 use super::context::{map_read, Gpu};
 use super::data::Tensor;
 use super::host;
-use super::plan::{HostStep, Plan};
+use super::plan::{HostStep, Memory, Plan};
 use super::TimingMethod;
 use crate::error::{Error, Result};
 use crate::graph::Workload;
@@ -81,7 +81,12 @@ pub struct Executor<'g> {
 
 impl<'g> Executor<'g> {
     pub fn new(gpu: &'g Gpu, w: &Workload) -> Result<Self> {
-        let plan = Plan::new(gpu, w)?;
+        Self::with_memory(gpu, w, Memory::KeepAll)
+    }
+
+    /// An executor whose plan keeps what `memory` says of the ops' outputs.
+    pub fn with_memory(gpu: &'g Gpu, w: &Workload, memory: Memory) -> Result<Self> {
+        let plan = Plan::with_memory(gpu, w, memory)?;
         let timer = if gpu.timestamps { Some(Timer::new(gpu, plan.steps.len())?) } else { None };
         Ok(Executor { gpu, plan, timer })
     }

@@ -173,7 +173,10 @@ pub struct RunStats {
 /// A measured run: the trace of the median iteration, and the statistics of all of them.
 #[derive(Debug, Clone)]
 pub struct Measured {
+    /// The iteration whose wall time is the median.
     pub trace: Trace,
+    /// The fastest iteration: the least disturbed by other work on the machine.
+    pub fastest: Trace,
     pub stats: RunStats,
 }
 
@@ -193,7 +196,10 @@ pub fn run_on(gpu: &context::Gpu, w: &Workload, opts: &RunOptions) -> Result<Mea
     if opts.iters == 0 {
         return Err(Error::input(Default::default(), "`--iters` must be at least 1"));
     }
-    let exec = execute::Executor::new(gpu, w)?;
+    // A checked run reads every op's output afterwards, so it keeps them all; a timed one reuses buffers as
+    // a framework's allocator does, so that large workloads fit in memory.
+    let memory = if opts.check { plan::Memory::KeepAll } else { plan::Memory::Reuse };
+    let exec = execute::Executor::with_memory(gpu, w, memory)?;
     let check = if opts.check { Some(check::check(&exec, w, opts.tolerance)?) } else { None };
     for _ in 0..opts.warmup {
         exec.iterate()?;
@@ -207,6 +213,7 @@ pub fn run_on(gpu: &context::Gpu, w: &Workload, opts: &RunOptions) -> Result<Mea
     let median_run = &runs[order[order.len() / 2]];
     let steps: Vec<_> = exec.plan.steps.iter().map(|s| s.node).collect();
     let trace = timeline::measured_trace(w, gpu.name(), &steps, &median_run.ops, wall.median_s);
+    let fastest = timeline::measured_trace(w, gpu.name(), &steps, &runs[order[0]].ops, wall.min_s);
     let ops = steps
         .iter()
         .enumerate()
@@ -225,7 +232,7 @@ pub fn run_on(gpu: &context::Gpu, w: &Workload, opts: &RunOptions) -> Result<Mea
         ops,
         check,
     };
-    Ok(Measured { trace, stats })
+    Ok(Measured { trace, fastest, stats })
 }
 
 /// Checks every op of `w` against the CPU reference on an open device.

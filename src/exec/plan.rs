@@ -73,10 +73,55 @@ fn node_error(node: &Node, e: Error) -> Error {
     }
 }
 
+/// What a plan keeps of its ops' outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Memory {
+    /// Every op's output in a buffer of its own, all readable after a run (`--check` reads every one).
+    KeepAll,
+    /// An output's buffer goes back to a pool once the last op that reads it is planned, and later outputs
+    /// take buffers from the pool: a run holds about the live tensors, as a framework's caching allocator
+    /// does, not every tensor of the graph (sarcasm at its default size: about 1 GB instead of over 23).
+    Reuse,
+}
+
+/// For every node, the nodes whose output buffers its planning releases (`Memory::Reuse`): the op outputs
+/// (not inputs or weights, which stay for the next iteration) whose last reader, through views, it is. An
+/// output nobody reads is released right after it is written; the workload's outputs are never released.
+fn releases(w: &Workload) -> Vec<Vec<usize>> {
+    let n = w.len();
+    let mut root = vec![0usize; n];
+    let mut last: Vec<Option<usize>> = vec![None; n];
+    for (i, node) in w.nodes() {
+        let i = i.index();
+        let view = node.cost.class == OpClass::View && !node.inputs.is_empty();
+        root[i] = if view { root[node.inputs[0].index()] } else { i };
+        if !view && !matches!(node.op, Op::Input(_) | Op::Weight(_)) {
+            last[i] = Some(i);
+        }
+        for p in &node.inputs {
+            if let Some(l) = &mut last[root[p.index()]] {
+                *l = (*l).max(i);
+            }
+        }
+    }
+    for o in &w.outputs {
+        last[root[o.index()]] = None;
+    }
+    let mut at = vec![Vec::new(); n];
+    for (r, l) in last.iter().enumerate() {
+        if let Some(l) = l {
+            at[*l].push(r);
+        }
+    }
+    at
+}
+
 /// Builds buffers, uploads and pipelines step by step.
 struct Builder<'g> {
     gpu: &'g Gpu,
     buffers: Vec<wgpu::Buffer>,
+    /// Released output buffers that later outputs may take (`Memory::Reuse`).
+    pool: Vec<usize>,
     /// Parameter buffers by (owner, parameter name), so shared weights are uploaded once.
     shared: HashMap<(String, &'static str), usize>,
     /// Largest buffer the adapter lets a kernel bind.
@@ -84,6 +129,18 @@ struct Builder<'g> {
 }
 
 impl Builder<'_> {
+    /// A buffer for an op's output of `elements` 32-bit values: the smallest pooled one that holds them, or
+    /// a new one. (Every kernel writes every element of its output, so a reused buffer needs no clearing.)
+    fn output(&mut self, node: &Node, shape: &[usize], elements: u64) -> Result<usize> {
+        let bytes = elements * 4;
+        let size = |b: usize| self.buffers[b].size();
+        let best = self.pool.iter().enumerate().filter(|&(_, &b)| size(b) >= bytes).min_by_key(|&(_, &b)| size(b)).map(|(i, _)| i);
+        match best {
+            Some(i) => Ok(self.pool.swap_remove(i)),
+            None => self.alloc(node, "the output", shape, elements),
+        }
+    }
+
     /// A new zeroed storage buffer for `elements` 32-bit values of `node`.
     fn alloc(&mut self, node: &Node, what: &str, shape: &[usize], elements: u64) -> Result<usize> {
         let bytes = elements * 4;
@@ -171,11 +228,19 @@ fn module(gpu: &Gpu, k: &'static Kernel) -> Result<wgpu::ShaderModule> {
 impl Plan {
     /// Plans `w` on `gpu`: allocates and fills every buffer, describes every op's dispatches and compiles
     /// their pipelines. Fails on the first op without a kernel, or a tensor too large for the adapter.
+    /// Every op's output stays readable ([`Memory::KeepAll`]).
     pub fn new(gpu: &Gpu, w: &Workload) -> Result<Plan> {
+        Self::with_memory(gpu, w, Memory::KeepAll)
+    }
+
+    /// [`Plan::new`], keeping what `memory` says of the ops' outputs.
+    pub fn with_memory(gpu: &Gpu, w: &Workload, memory: Memory) -> Result<Plan> {
         let limits = &gpu.limits;
+        let releases = if memory == Memory::Reuse { releases(w) } else { vec![Vec::new(); w.len()] };
         let mut b = Builder {
             gpu,
             buffers: Vec::new(),
+            pool: Vec::new(),
             shared: HashMap::new(),
             // Buffers may exceed one binding: ops that meet one run in pieces that bind windows (`split`), or
             // are refused below.
@@ -199,7 +264,7 @@ impl Plan {
                 };
                 TensorRef { buffer, offset: 0, info: node.output.clone() }
             } else if let Op::HostWork(h) = &node.op {
-                let buffer = b.alloc(node, "the output", &node.output.shape, node.output.numel())?;
+                let buffer = b.output(node, &node.output.shape, node.output.numel())?;
                 let output = TensorRef { buffer, offset: 0, info: node.output.clone() };
                 let words = source_values(w, i).expect("host work has generated values").to_words();
                 let elements = (h.bytes_per_sample * h.batch as u64 / 4) as usize;
@@ -225,7 +290,7 @@ impl Plan {
                 }
                 // A recurrent step keeps its hidden GEMM's result in its output buffer, past the output.
                 let scratch = kernels::recurrent::scratch_elements(node);
-                let buffer = b.alloc(node, "the output", &node.output.shape, node.output.numel() + scratch)?;
+                let buffer = b.output(node, &node.output.shape, node.output.numel() + scratch)?;
                 let output = TensorRef { buffer, offset: 0, info: node.output.clone() };
                 let args = OpArgs { node, inputs: &inputs, params: &params, output: &output, caps };
                 let sizes = |buffer: usize| b.buffers[buffer].size();
@@ -233,6 +298,7 @@ impl Plan {
                 output
             };
             values.push(value);
+            b.pool.extend(releases[i.index()].iter().map(|&r| values[r].buffer));
         }
         // Every dispatch's parameters in one uniform buffer, each at an aligned offset.
         let align = u64::from(limits.min_uniform_buffer_offset_alignment).max(16);

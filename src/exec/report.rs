@@ -32,9 +32,19 @@ pub struct RunReport {
     pub flops: u64,
     pub ops: usize,
     pub stages: Vec<StageRow>,
+    /// The fastest iteration, the least disturbed by other work on the machine (what `validate` compares
+    /// with by default).
+    pub fastest: FastestRun,
     /// Every executed op, in program order.
     pub op_times: Vec<OpRow>,
     pub check: Option<CheckReport>,
+}
+
+/// End-to-end and stage times of the fastest iteration.
+#[derive(Debug, Clone, Serialize)]
+pub struct FastestRun {
+    pub latency_ms: f64,
+    pub stages: Vec<StageRow>,
 }
 
 /// A [`Spread`] in milliseconds.
@@ -97,6 +107,7 @@ impl RunReport {
             flops: t.flops,
             ops: m.stats.ops.len(),
             stages,
+            fastest: FastestRun { latency_ms: m.fastest.latency_s * 1e3, stages: StageRow::rows(stage_breakdown(&m.fastest), m.fastest.latency_s) },
             op_times,
             check: m.stats.check.clone(),
         }

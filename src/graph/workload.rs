@@ -89,6 +89,16 @@ pub struct StageTotals {
 }
 
 impl Workload {
+    /// The workload as mmbench's executor runs it: every op on its one adapter, whatever device the workload
+    /// pins it to (host work still runs on the host). Validation predicts this, not the pinned placement.
+    pub fn unpinned(&self) -> Workload {
+        let mut w = self.clone();
+        for n in w.graph.node_weights_mut() {
+            n.device = None;
+        }
+        w
+    }
+
     pub fn node(&self, i: NodeIndex) -> &Node {
         &self.graph[i]
     }
@@ -248,6 +258,16 @@ mod tests {
     use crate::graph::builder::GraphBuilder;
     use crate::graph::ops::BinaryKind;
     use crate::graph::{DType, Stage};
+
+    #[test]
+    fn unpinned_clears_every_device_pin() {
+        // Sarcasm pins its BERT branch to the CPU; the executor runs it on the adapter.
+        let w = crate::graph::load_workload("sarcasm", &crate::graph::WorkloadOptions { scale: Some(0.1), ..Default::default() }).unwrap();
+        assert!(w.nodes().any(|(_, n)| n.device.as_deref() == Some("cpu")));
+        let u = w.unpinned();
+        assert!(u.nodes().all(|(_, n)| n.device.is_none()));
+        assert_eq!((u.flops(), u.len()), (w.flops(), w.len()));
+    }
 
     #[test]
     fn every_exchange_between_two_streams_is_a_join() {

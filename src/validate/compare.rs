@@ -20,6 +20,27 @@ pub struct MeasuredRun {
     pub adapter: String,
     pub latency_ms: f64,
     pub stages: Vec<StageMs>,
+    /// The fastest iteration's times (saved by `run` since validation compares at the fastest iteration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fastest: Option<FastestMs>,
+}
+
+/// The fastest iteration's end-to-end and stage times, milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FastestMs {
+    pub latency_ms: f64,
+    pub stages: Vec<StageMs>,
+}
+
+/// Which iteration of a measured run predictions are compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Statistic {
+    /// The fastest: on a shared machine (a CPU adapter shares its cores with everything else) other work
+    /// only ever adds time, so the fastest iteration is the least disturbed measurement of the device.
+    Fastest,
+    /// The median iteration, as `run` reports it.
+    Median,
 }
 
 /// A stage (and modality) time, milliseconds.
@@ -47,7 +68,20 @@ pub fn stage_times(t: &Trace) -> Vec<StageMs> {
 
 impl MeasuredRun {
     pub fn from_trace(t: &Trace, adapter: &str) -> Self {
-        MeasuredRun { workload: t.workload.clone(), batch: t.batch, flops: t.flops, adapter: adapter.to_string(), latency_ms: t.latency_s * 1e3, stages: stage_times(t) }
+        MeasuredRun { workload: t.workload.clone(), batch: t.batch, flops: t.flops, adapter: adapter.to_string(), latency_ms: t.latency_s * 1e3, stages: stage_times(t), fastest: None }
+    }
+
+    /// The run at `statistic`: the fastest iteration's times in place of the median's where asked for.
+    /// `source` names the run in the error when a saved run has no fastest iteration (an older `run`).
+    pub fn at(mut self, statistic: Statistic, source: &str) -> Result<Self> {
+        if statistic == Statistic::Fastest {
+            let f = self.fastest.take().ok_or_else(|| {
+                Error::input(Location::file(source).field("fastest"), "the saved run has no fastest iteration (saved by an older mmbench): run it again, or validate with `--statistic median`")
+            })?;
+            self.latency_ms = f.latency_ms;
+            self.stages = f.stages;
+        }
+        Ok(self)
     }
 
     /// Reads a saved `mmbench run --format json` result.
@@ -57,7 +91,8 @@ impl MeasuredRun {
             let loc = Location { line: Some(e.line()), column: Some(e.column()), ..Location::file(path) };
             Error::input(loc, format!("not a result of `mmbench run --format json`: {e}"))
         })?;
-        if !(run.latency_ms.is_finite() && run.latency_ms > 0.0) || run.stages.iter().any(|s| !(s.ms.is_finite() && s.ms >= 0.0)) {
+        let times = std::iter::once((run.latency_ms, &run.stages)).chain(run.fastest.as_ref().map(|f| (f.latency_ms, &f.stages)));
+        if times.into_iter().any(|(l, stages)| !(l.is_finite() && l > 0.0) || stages.iter().any(|s| !(s.ms.is_finite() && s.ms >= 0.0))) {
             return Err(Error::input(Location::file(path).field("latency_ms"), "measured times must be positive and finite"));
         }
         Ok(run)
@@ -212,6 +247,7 @@ mod tests {
             adapter: "test".into(),
             latency_ms: latency,
             stages: stages.iter().map(|&(stage, m, ms)| StageMs { stage, modality: m.map(String::from), ms }).collect(),
+            fastest: None,
         }
     }
 
@@ -280,6 +316,20 @@ mod tests {
         let mut m = MeasuredRun::from_trace(&t, "test");
         m.flops /= 2;
         assert!(compare(&t, &m).is_err());
+    }
+
+    #[test]
+    fn the_fastest_iteration_replaces_the_median_when_asked_for() {
+        let median = run("av-mnist", 4, 2.5, &[(Stage::Encoder, Some("image"), 2.0)]);
+        let fastest = FastestMs { latency_ms: 2.0, stages: vec![StageMs { stage: Stage::Encoder, modality: Some("image".into()), ms: 1.6 }] };
+        let both = MeasuredRun { fastest: Some(fastest.clone()), ..median.clone() };
+        let f = both.clone().at(Statistic::Fastest, "r.json").unwrap();
+        assert_eq!((f.latency_ms, f.stages.clone()), (2.0, fastest.stages));
+        let m = both.at(Statistic::Median, "r.json").unwrap();
+        assert_eq!((m.latency_ms, m.stages), (2.5, median.stages.clone()));
+        // A run saved without its fastest iteration says what to do.
+        let e = median.at(Statistic::Fastest, "old.json").unwrap_err().to_string();
+        assert!(e.contains("old.json") && e.contains("--statistic median"), "{e}");
     }
 
     #[test]

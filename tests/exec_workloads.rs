@@ -101,7 +101,14 @@ fn calibration_feeds_validation() {
     assert_eq!(row["batch"], 2);
     let measured = row["measured_ms"].as_f64().unwrap();
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&run).unwrap()).unwrap();
-    assert_eq!(measured, saved["latency_ms"].as_f64().unwrap());
+    // Compared at the fastest iteration by default; the median on request.
+    assert_eq!(measured, saved["fastest"]["latency_ms"].as_f64().unwrap());
+    assert!(measured <= saved["latency_ms"].as_f64().unwrap());
+    let median_args = [&args[..args.len() - 4], &["--statistic", "median", "--format", "json"]].concat();
+    let (code, out, err) = mmbench(&median_args);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["rows"][0]["measured_ms"].as_f64().unwrap(), saved["latency_ms"].as_f64().unwrap());
     assert!(v["summary"]["end_to_end"]["mape"].as_f64().unwrap() >= 0.0);
     assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
     // The saved run does not match another batch: a clear error, nothing run.

@@ -2,7 +2,7 @@
 
 use super::derive::{HostSample, Measurements, Sample};
 use super::median;
-use super::suite::{dispatch_chain, Microbench};
+use super::suite::{cache_flush, dispatch_chain, Microbench};
 use crate::error::{Error, Result};
 use crate::exec::context::Gpu;
 use crate::exec::execute::{Executor, Iteration};
@@ -23,13 +23,20 @@ impl Default for Effort {
     }
 }
 
-/// Timed iterations of a planned graph, after two warm-up ones.
-fn iterations(exec: &Executor, effort: Effort) -> Result<Vec<Iteration>> {
+/// Values the cache flush reads and writes: 2 x 48 MiB, more than the last-level cache of the CPUs a
+/// software adapter runs on (36 MB on the machine of `validation/`; a GPU's L2 is smaller still).
+const FLUSH_ELEMENTS: usize = 12 << 20;
+
+/// Timed iterations of a planned graph, after two warm-up ones; `flush` runs before each timed one.
+fn iterations(exec: &Executor, flush: Option<&Executor>, effort: Effort) -> Result<Vec<Iteration>> {
     exec.iterate()?;
     exec.iterate()?;
     let start = Instant::now();
     let mut runs = Vec::new();
     while runs.len() < effort.max_iters && (runs.len() < effort.min_iters || start.elapsed() < effort.min_time) {
+        if let Some(f) = flush {
+            f.run_once()?;
+        }
         runs.push(exec.iterate()?);
     }
     Ok(runs)
@@ -52,6 +59,7 @@ pub fn measure(gpu: &Gpu, suite: &[Microbench], effort: Effort, mut progress: im
     }
     let mut samples = Vec::with_capacity(suite.len());
     let mut skipped = Vec::new();
+    let flush = Executor::new(gpu, &cache_flush(FLUSH_ELEMENTS)?)?;
     for mb in suite {
         progress(&mb.label);
         let exec = match Executor::new(gpu, &mb.workload) {
@@ -62,7 +70,7 @@ pub fn measure(gpu: &Gpu, suite: &[Microbench], effort: Effort, mut progress: im
             }
             Err(e) => return Err(e),
         };
-        let runs = iterations(&exec, effort)?;
+        let runs = iterations(&exec, Some(&flush), effort)?;
         let step = exec.plan.steps.iter().position(|s| s.node == mb.op()).expect("the measured op is a step");
         let node = mb.workload.node(mb.op());
         samples.push(Sample {
@@ -82,7 +90,7 @@ pub fn measure(gpu: &Gpu, suite: &[Microbench], effort: Effort, mut progress: im
     progress("dispatch chain");
     let chain = dispatch_chain(16)?;
     let exec = Executor::new(gpu, &chain)?;
-    let runs = iterations(&exec, effort)?;
+    let runs = iterations(&exec, None, effort)?;
     let (mut dispatch, mut gap, mut submit) = (Vec::new(), Vec::new(), Vec::new());
     for r in &runs {
         let n = r.ops.len();

@@ -216,6 +216,12 @@ pub fn suite(depth: Depth) -> Result<Vec<Microbench>> {
 
 /// `n` ReLUs on one element in a row: each costs only its dispatch, so the chain shows the gap between two
 /// passes and the latency of a submission.
+/// A copy over `elements` values (a relu), run between the timed iterations of a microbenchmark so that each
+/// starts with cold caches, as an op of a workload does: the ops before it evicted its weights and inputs.
+pub fn cache_flush(elements: usize) -> Result<Workload> {
+    Ok(bench("cache flush".into(), &[&[elements]], |b, x| b.relu("op", x[0]))?.workload)
+}
+
 pub fn dispatch_chain(n: usize) -> Result<Workload> {
     let mut b = GraphBuilder::new(1);
     b.set_stage(Stage::Encoder, Some("bench"));

@@ -19,7 +19,8 @@
 
 use super::fit::{fit_nonnegative, fit_nonnegative_with};
 use crate::graph::{GemmShape, OpClass};
-use crate::hardware::{Device, DeviceKind, Efficiency, EfficiencyTable, GemmPath, Link, Runtime, Streams};
+use crate::exec::WORKGROUP_FOLD_FROM;
+use crate::hardware::{Device, DeviceKind, Efficiency, EfficiencyTable, FoldPath, GemmPath, Link, Runtime, Streams};
 use crate::predict::cost_model::{gemm_tile_of, tile_utilization, wave_utilization};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -36,6 +37,9 @@ pub struct Sample {
     pub kernels: u32,
     #[serde(default)]
     pub gemm: Option<GemmShape>,
+    /// Elements each output folds (a reduction or normalization; see `OpCost::fold`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<u64>,
     /// Median device time of the op over the timed iterations, seconds.
     pub time_s: f64,
 }
@@ -135,6 +139,7 @@ fn template(m: &Measurements) -> Device {
         overlap_compute_memory: false,
         tile_quantization: true,
         gemm_paths: wgpu_gemm_paths(m.gemm_tile),
+        fold_paths: wgpu_fold_paths(),
         tdp_w: None,
         die_mm2: None,
         sources: vec![],
@@ -153,6 +158,21 @@ const GEMM_KINDS: [&str; 4] = ["linear", "matmul", "gru_cell", "lstm_cell"];
 const CONV_KINDS: [&str; 3] = ["conv1d", "conv2d", "conv3d"];
 /// Paths whose speed differs from their kinds' usual kernel: fitted to curves of their own.
 const SCALAR_PATHS: [&str; 2] = ["scalar", "conv_scalar"];
+
+/// Op kinds whose kernels fold long rows in a workgroup and short ones in an invocation.
+const FOLD_KINDS: [&str; 6] = ["reduce_mean", "reduce_sum", "reduce_max", "softmax", "layer_norm", "instance_norm"];
+
+/// The workgroup-per-row kernels of mmbench's wgpu executor: reductions, softmax and layer and instance
+/// norms whose outputs fold [`WORKGROUP_FOLD_FROM`] elements or more. Fitted apart from the short-row kernels
+/// of the same kinds: the tree and its barriers cost a CPU adapter tens of microseconds per row.
+pub fn wgpu_fold_paths() -> Vec<FoldPath> {
+    vec![FoldPath {
+        name: "workgroup".into(),
+        kinds: FOLD_KINDS.iter().map(|k| k.to_string()).collect(),
+        min_fold: WORKGROUP_FOLD_FROM as u64,
+        efficiency: BTreeMap::new(),
+    }]
+}
 
 /// The GEMM kernels of mmbench's wgpu executor and the shapes each takes, as `kernels/matmul.rs` and
 /// `kernels/conv.rs` choose them: the vec4 GEMM (on `vec4_tile`, 32 x 64 with subgroups) when k and n are
@@ -180,7 +200,11 @@ pub fn wgpu_gemm_paths(vec4_tile: [u32; 2]) -> Vec<GemmPath> {
 fn fit_key(s: &Sample, dev: &Device) -> String {
     match s.gemm.as_ref().and_then(|g| dev.gemm_path(&s.kind, g)) {
         Some(p) if SCALAR_PATHS.contains(&p.name.as_str()) => format!("{}@{}", s.kind, p.name),
-        _ => s.kind.clone(),
+        Some(_) => s.kind.clone(),
+        None => match s.fold.and_then(|f| dev.fold_path(&s.kind, f)) {
+            Some(p) => format!("{}@{}", s.kind, p.name),
+            None => s.kind.clone(),
+        },
     }
 }
 
@@ -188,7 +212,7 @@ fn fit_key(s: &Sample, dev: &Device) -> String {
 /// charges it: a GEMM pays for whole tiles and idle units, its half-saturation cost for idle units, and
 /// every (padded) output element a `k_overhead` (the last column, twice the padded outputs per wave).
 fn features(s: &Sample, dev: &Device) -> [f64; 5] {
-    let (wave, tiles, k) = s.gemm.as_ref().map_or((1.0, 1.0, 0.0), |g| {
+    let (wave, tiles, k) = s.gemm.as_ref().map_or((1.0, 1.0, s.fold.unwrap_or(0) as f64), |g| {
         let tile = gemm_tile_of(g, dev, dev.gemm_path(&s.kind, g));
         (wave_utilization(g, dev, tile), tile_utilization(g, dev, tile), g.k as f64)
     });
@@ -212,14 +236,22 @@ fn fit_group(kind: &str, rows: &[([f64; 5], f64)], known: Option<FlopCost>) -> O
     let free = || if compute_heavy(kind) { fit_nonnegative_with(rows, &[1]).or_else(|| fit_nonnegative(rows)) } else { fit_nonnegative(rows) };
     let c = match known {
         None => match free()? {
-            // A per-output cost is a k overhead only on top of a per-FLOP cost: without one, fit without it.
-            c if c[1] == 0.0 && c[4] > 0.0 => {
+            // A GEMM's per-output cost is a k overhead only on top of a per-FLOP cost: without one, fit
+            // without it. (A reduction's per-output cost stands alone: its curve charges it through a
+            // compute term that costs nothing per FLOP.)
+            c if compute_heavy(kind) && c[1] == 0.0 && c[4] > 0.0 => {
                 let four: Vec<([f64; 4], f64)> = rows.iter().map(|(f, t)| ([f[0], f[1], f[2], f[3]], *t)).collect();
                 let [a, b, c, d] = fit_nonnegative(&four)?;
                 [a, b, c, d, 0.0]
             }
             c => c,
         },
+        // A reduction's per-output cost (outputs are its FLOPs over what each folds) is fitted with the rest.
+        Some(k) if k.per_output == 0.0 && rows.iter().any(|(f, _)| f[4] > 0.0) => {
+            let rest: Vec<([f64; 4], f64)> = rows.iter().map(|(f, t)| ([f[0], f[2], f[3], f[4]], (t - f[1] * k.per_flop).max(1e-9))).collect();
+            let [a, c, d, e] = fit_nonnegative(&rest)?;
+            [a, k.per_flop, c, d, e]
+        }
         Some(k) => {
             // What is left after the FLOPs, kept positive (a time at least a nanosecond).
             // (The wave-scaled constant is the constant itself for ops that are no GEMM.)
@@ -259,8 +291,10 @@ fn compute_heavy(key: &str) -> bool {
 fn curve(fit: &KindFit, peak: f64, bw: f64, capped: bool) -> Efficiency {
     let [a, b, c, d, e] = fit.coefficients;
     let cap = |x: f64| if capped { x.min(1.0) } else { x };
-    let compute = cap(if b > 0.0 { 1.0 / (b * peak) } else { NO_COST });
-    let memory = cap(if c > 0.0 { 1.0 / (c * bw) } else { NO_COST });
+    // (A cost so small that its rate beats the peak a thousand times over is no cost: the same NO_COST, so
+    // that the curve stays within what a hardware description accepts.)
+    let compute = cap(if b > 0.0 { (1.0 / (b * peak)).min(NO_COST) } else { NO_COST });
+    let memory = cap(if c > 0.0 { (1.0 / (c * bw)).min(NO_COST) } else { NO_COST });
     let rest = a;
     // The wave-scaled constant is the compute term's half-saturation; the fixed rest goes to the memory term
     // (or to the compute term of a kind that moves no bytes in its fit).
@@ -318,18 +352,25 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
             kinds.push(f);
         }
     }
-    // A recurrent cell's FLOPs are its hidden GEMM's, on the GEMM kernel: they cost what `linear`'s do on the
-    // same path, and the cell's own fit finds the gate kernel's fixed and per-byte costs.
+    // A recurrent cell's FLOPs are its hidden GEMM's, on the GEMM kernel. Measured at enough sizes, a cell is
+    // fitted on its own: it is timed with its weights in the caches (as a step that follows the previous one
+    // of its layer), where `linear` is timed cold, so the GEMM streams faster than `linear`'s cost says. With a
+    // few sizes only, its FLOPs cost what `linear`'s do on the same path and the fit finds only the gate
+    // kernel's fixed and per-byte costs. Either way cells do not set the peak.
     let mut cells = Vec::new();
     for (kind, v) in &by_kind {
         let r = rows(v);
-        if let Some(gemm) = gemm_of_cell(kind)
-            && r.len() >= 3
+        let Some(gemm) = gemm_of_cell(kind) else { continue };
+        let fit = if r.len() >= 5 {
+            fit_group(kind, &r, None)
+        } else if r.len() >= 3
             && let Some(g) = kinds.iter().find(|f| f.kind == gemm)
-            && let Some(f) = fit_group(kind, &r, Some(FlopCost { per_flop: g.coefficients[1], per_output: g.coefficients[4] }))
         {
-            cells.push(f);
-        }
+            fit_group(kind, &r, Some(FlopCost { per_flop: g.coefficients[1], per_output: g.coefficients[4] }))
+        } else {
+            None
+        };
+        cells.extend(fit);
     }
     // Only kinds whose FLOP term carries most of their largest sample's time say anything about the peak (a
     // kind fitted with a tiny per-FLOP cost on a few points would claim an absurd one).
@@ -393,6 +434,8 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
         match f.kind.split_once('@') {
             Some((kind, path)) => {
                 if let Some(p) = gpu.gemm_paths.iter_mut().find(|p| p.name == path) {
+                    p.efficiency.insert(kind.to_string(), c);
+                } else if let Some(p) = gpu.fold_paths.iter_mut().find(|p| p.name == path) {
                     p.efficiency.insert(kind.to_string(), c);
                 }
             }
@@ -486,6 +529,7 @@ fn derive_host(m: &Measurements) -> Result<(Device, KindFit), DeriveError> {
         overlap_compute_memory: false,
         tile_quantization: false,
         gemm_paths: vec![],
+        fold_paths: vec![],
         tdp_w: None,
         die_mm2: None,
         sources: vec![format!("mmbench calibrate, {}: {} host-work timings", m.date, rows.len())],
@@ -565,6 +609,9 @@ mod tests {
         d.kernel_efficiency.insert("lstm_cell".into(), eff(1.0, 2.0, 0.5, 0.0));
         // Each output element of a convolution costs 16 more multiply-adds.
         d.kernel_efficiency.insert("conv2d".into(), Efficiency { k_overhead: 16.0, ..eff(0.6, 5.0, 0.5, 0.0) });
+        // Each output of a mean costs 2 us (40,000 FLOPs at 20 GFLOP/s) beyond what it folds: a workgroup
+        // and its tree per output row.
+        d.kernel_efficiency.insert("reduce_mean".into(), Efficiency { k_overhead: 40_000.0, ..eff(1.0, 0.0, 0.5, 0.0) });
         let rt = Runtime {
             name: "wgpu".into(),
             description: String::new(),
@@ -619,10 +666,19 @@ mod tests {
             .map(|mb| {
                 let n = mb.workload.node(mb.op());
                 let t = op_time_with(&n.cost, &rates, Some(&mb.kind())).total_s - f64::from(n.cost.kernels) * 5e-6;
-                Sample { label: mb.label.clone(), kind: mb.kind(), class: n.cost.class, flops: n.cost.flops, bytes: n.cost.bytes(), kernels: n.cost.kernels, gemm: n.cost.gemm, time_s: t }
+                Sample { label: mb.label.clone(), kind: mb.kind(), class: n.cost.class, flops: n.cost.flops, bytes: n.cost.bytes(), kernels: n.cost.kernels, gemm: n.cost.gemm, fold: n.cost.fold, time_s: t }
             })
             .collect();
         (d, rt, measurements(samples, host_samples()))
+    }
+
+    #[test]
+    fn a_negligible_fitted_cost_gives_a_curve_the_hardware_file_accepts() {
+        // A per-byte cost of 1e-19 s/B on a 1.5 GB/s device is a rate 6.7 million times the bandwidth.
+        let fit = KindFit { kind: "gru_cell".into(), samples: 7, coefficients: [0.0, 1.0 / 30e9, 1e-19, 0.0, 3e-9], fit_error: 0.0, worst_error: 0.0 };
+        let c = curve(&fit, 30e9, 1.5e9, false);
+        assert_eq!(c.memory, NO_COST);
+        assert!((c.compute - 1.0).abs() < 1e-12 && (c.k_overhead - 90.0).abs() < 1e-9, "{c:?}");
     }
 
     #[test]
@@ -657,6 +713,14 @@ mod tests {
         }
         for k in &c.kinds {
             assert!(k.worst_error < 0.02, "{k:?}");
+        }
+        // The per-output cost of a mean carries over to shapes never measured: many short rows, few long ones.
+        for (shape, axes) in [(vec![4096, 8], vec![-1]), (vec![2, 3, 300, 300], vec![2, 3])] {
+            let mb = crate::calibrate::suite::bench("mean".into(), &[&shape], |b, x| b.reduce("op", crate::graph::ops::ReduceKind::Mean, x[0], &axes, false)).unwrap();
+            let n = mb.workload.node(mb.op());
+            let want = op_time_with(&n.cost, &truth_rates, Some("reduce_mean")).total_s;
+            let got = op_time_with(&n.cost, &fitted, Some("reduce_mean")).total_s;
+            assert!((got / want - 1.0).abs() < 0.05, "{shape:?}: {got} vs {want}");
         }
         // The host: 3 GFLOP/s per core (6 on two), 6 GB/s, 2 us.
         assert!((c.cpu.peak_flops("fp32") / 6e9 - 1.0).abs() < 1e-6);

@@ -15,7 +15,8 @@ pub struct CalibrateArgs {
     /// Write the fitted hardware description here (default: stdout; the report then goes to stderr).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// A few sizes per op kind instead of the full range (about a third of the time).
+    /// A few sizes per op kind instead of the full range, timed in one pass over the suite instead of three
+    /// (about a tenth of the time).
     #[arg(long)]
     pub quick: bool,
     /// Also save the raw measurements as JSON, to refit later with `--from-raw`.
@@ -71,10 +72,11 @@ fn measure(a: &CalibrateArgs) -> Result<Measurements> {
     use indicatif::{ProgressBar, ProgressStyle};
     let gpu = crate::exec::context::Gpu::new(a.adapter.as_deref())?;
     let benches = suite(if a.quick { Depth::Quick } else { Depth::Full })?;
-    // The microbenchmarks, then four probes: dispatch chain, read-back, host work.
-    let bar = ProgressBar::new(benches.len() as u64 + 3);
+    // The microbenchmarks and the dispatch chain (in several passes), then two probes: read-back, host work.
+    let effort = if a.quick { Effort { rounds: 1, ..Effort::default() } } else { Effort::default() };
+    let bar = ProgressBar::new(((benches.len() + 1) * effort.rounds) as u64 + 2);
     bar.set_style(ProgressStyle::with_template("{spinner} {pos}/{len} {wide_bar} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
-    let (m, skipped) = measure(&gpu, &benches, Effort::default(), |label| {
+    let (m, skipped) = measure(&gpu, &benches, effort, |label| {
         bar.set_message(label.to_string());
         bar.inc(1);
     })?;

@@ -18,6 +18,11 @@
 // that returns it, all over the crate.
 #![allow(clippy::result_large_err)]
 
+/// From this many elements folded per output on, reductions, softmax and layer and instance norms fold each
+/// output in a workgroup (a strided share per invocation, then a tree) rather than in one invocation. The
+/// cost model knows it as the wgpu device's `fold_paths` (see `calibrate::derive`).
+pub const WORKGROUP_FOLD_FROM: usize = 64;
+
 pub mod data;
 pub mod host;
 pub mod params;

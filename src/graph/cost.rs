@@ -75,6 +75,12 @@ pub struct OpCost {
     pub class: OpClass,
     /// The GEMM this op performs, if it is one.
     pub gemm: Option<GemmShape>,
+    /// Elements each output folds, for reductions and normalizations that are no GEMM (a mean's reduced
+    /// count, a layer norm's row): like a GEMM's k, the length a per-output cost (`k_overhead`) divides.
+    /// Their kernels spend a workgroup, or a loop and a tree, per output row: many short rows cost more than
+    /// few long ones of the same bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fold: Option<u64>,
     /// Kernels the op launches (0 for views and inputs; 2 for a recurrent step: GEMM then pointwise).
     pub kernels: u32,
     /// Compute units (cores) the op can use at most, when fewer than the device has: single-threaded host
@@ -92,6 +98,7 @@ impl OpCost {
             params: 0,
             class,
             gemm: None,
+            fold: None,
             kernels: u32::from(class.launches_kernel()),
             max_units: None,
         }
@@ -99,6 +106,11 @@ impl OpCost {
 
     pub fn bytes(&self) -> u64 {
         self.bytes_read + self.bytes_written
+    }
+
+    /// The length each output reduces over: a GEMM's k, else what a reduction or normalization folds.
+    pub fn reduction_length(&self) -> Option<u64> {
+        self.gemm.map(|g| g.k).or(self.fold).filter(|&k| k > 0)
     }
 
     /// FLOPs per byte moved.

@@ -142,6 +142,10 @@ pub struct Device {
     /// their tiles replace `gemm_tile`, and their curves, where given, the op kinds' own. Empty: one kernel.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gemm_paths: Vec<GemmPath>,
+    /// Kernels that reductions and normalizations switch to by row length (the first that takes an op):
+    /// their curves replace the op kinds' own. Empty: one kernel per kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fold_paths: Vec<FoldPath>,
     /// Thermal design power, watts (for power-aware design-space studies).
     #[serde(default)]
     pub tdp_w: Option<f64>,
@@ -176,6 +180,29 @@ pub struct GemmPath {
     /// Curves of this kernel per op kind, where it runs unlike the kind's usual kernel.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub efficiency: BTreeMap<String, Efficiency>,
+}
+
+/// A kernel that reductions and normalizations take from some row length on: mmbench's wgpu kernels fold a
+/// short row in one invocation and a long one in a workgroup, with a tree in workgroup memory, which costs
+/// a CPU adapter tens of microseconds per row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FoldPath {
+    pub name: String,
+    /// Op kinds (`reduce_mean`, `softmax`, ...) this kernel serves.
+    pub kinds: Vec<String>,
+    /// It takes ops whose outputs each fold at least this many elements (`OpCost::fold`).
+    pub min_fold: u64,
+    /// Curves of this kernel per op kind.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub efficiency: BTreeMap<String, Efficiency>,
+}
+
+impl FoldPath {
+    /// Whether this kernel takes an op of kind `kind` whose outputs fold `fold` elements each.
+    pub fn takes(&self, kind: &str, fold: u64) -> bool {
+        fold >= self.min_fold && self.kinds.iter().any(|k| k == kind)
+    }
 }
 
 impl GemmPath {
@@ -216,6 +243,12 @@ impl Device {
     /// The GEMM kernel that runs a GEMM of op kind `kind`, if the device describes its kernels.
     pub fn gemm_path(&self, kind: &str, g: &GemmShape) -> Option<&GemmPath> {
         self.gemm_paths.iter().find(|p| p.takes(kind, g))
+    }
+
+    /// The row kernel that runs an op of kind `kind` folding `fold` elements per output, if the device
+    /// describes one.
+    pub fn fold_path(&self, kind: &str, fold: u64) -> Option<&FoldPath> {
+        self.fold_paths.iter().find(|p| p.takes(kind, fold))
     }
 }
 
@@ -727,6 +760,12 @@ fn validate_device(d: &Device, base: &str, loc: &dyn Report) -> Result<()> {
         if p.k_multiple == 0 || p.n_multiple == 0 {
             return Err(loc.error(&format!("{f}.k_multiple"), "multiples must be at least 1".into()));
         }
+        for (kind, c) in &p.efficiency {
+            validate_curve(c, &format!("{f}.efficiency.{kind}"), loc, KIND_EFFICIENCY_MAX)?;
+        }
+    }
+    for (i, p) in d.fold_paths.iter().enumerate() {
+        let f = format!("{base}.fold_paths[{i}]");
         for (kind, c) in &p.efficiency {
             validate_curve(c, &format!("{f}.efficiency.{kind}"), loc, KIND_EFFICIENCY_MAX)?;
         }

@@ -5,7 +5,8 @@
 //! t_compute = flops / (peak[math] * eff_c(flops) * u_wave)
 //! t_memory  = bytes / (mem_bw * eff_m(bytes))
 //! eff(x)    = eff_max * x / (x + x_half)                (per op class, from the hardware description)
-//! flops     = flops * (1 + k_overhead / k)               for GEMM-like ops whose curve has a k overhead
+//! flops     = flops * (1 + k_overhead / k)               for ops whose curve has a k overhead: k is a GEMM's
+//!                                                       k, or what a reduction's output folds
 //! u_wave    = tiles / (ceil(tiles / units) * units)    for GEMM-like ops with at least one full wave
 //!           * m n / (ceil(m / tm) tm ceil(n / tn) tn)   on devices whose kernels pay for whole tiles
 //! ```
@@ -151,12 +152,22 @@ pub fn op_time_with(cost: &OpCost, rates: &DeviceRates, kind: Option<&str>) -> O
         (Some(k), Some(g)) if !dev.gemm_paths.is_empty() => dev.gemm_path(k, g),
         _ => None,
     };
+    // A reduction or normalization may take another kernel by its row length (`fold_paths`).
+    let fold_path = match (kind, cost.fold) {
+        (Some(k), Some(f)) if cost.gemm.is_none() && !dev.fold_paths.is_empty() => dev.fold_path(k, f),
+        _ => None,
+    };
     let eff = kind
-        .and_then(|k| path.and_then(|p| p.efficiency.get(k)).or_else(|| dev.kernel_efficiency.get(k)))
+        .and_then(|k| {
+            path.and_then(|p| p.efficiency.get(k))
+                .or_else(|| fold_path.and_then(|p| p.efficiency.get(k)))
+                .or_else(|| dev.kernel_efficiency.get(k))
+        })
         .unwrap_or_else(|| dev.efficiency.of(cost.class));
-    // A GEMM's output elements cost `k_overhead` more multiply-adds each (short reductions run slower).
-    let flops = match &cost.gemm {
-        Some(g) if eff.k_overhead > 0.0 && g.k > 0 => cost.flops as f64 * (1.0 + eff.k_overhead / g.k as f64),
+    // A GEMM's output elements, or a reduction's outputs, cost `k_overhead` more FLOPs each (short
+    // reductions run slower).
+    let flops = match cost.reduction_length() {
+        Some(k) if eff.k_overhead > 0.0 => cost.flops as f64 * (1.0 + eff.k_overhead / k as f64),
         _ => cost.flops as f64,
     };
     let bytes = cost.bytes() as f64;
@@ -234,6 +245,7 @@ mod tests {
             overlap_compute_memory: true,
             tile_quantization: false,
             gemm_paths: vec![],
+            fold_paths: vec![],
             tdp_w: None,
             die_mm2: None,
             sources: vec![],
@@ -338,6 +350,38 @@ mod tests {
         };
         assert!((t(8) - 2.0 * 1024.0 * 1024.0 * 16.0 / 5e12).abs() < 1e-15);
         assert!((t(1024) - 2.0 * 1024.0 * 1024.0 * 1032.0 / 5e12).abs() < 1e-15);
+    }
+
+    #[test]
+    fn a_k_overhead_charges_each_output_of_a_reduction() {
+        // 2^20 elements folded into outputs of `fold` each, one FLOP per element, at 10 TFLOP/s (the
+        // reduction curve is at 100 %): an overhead of 1000 FLOPs per output adds 1000 x outputs FLOPs.
+        let mut d = device();
+        d.efficiency.reduction.k_overhead = 1000.0;
+        let t = |fold: u64| {
+            let c = OpCost { fold: Some(fold), ..cost(OpClass::Reduction, 1 << 20, 0, None) };
+            op_time(&c, &d, &runtime()).compute_s
+        };
+        assert!((t(64) - (f64::from(1 << 20) + 1000.0 * 16384.0) / 10e12).abs() < 1e-18);
+        assert!((t(1 << 20) - (f64::from(1 << 20) + 1000.0) / 10e12).abs() < 1e-18);
+        // A device whose long rows take a workgroup kernel of their own: rows from 64 elements on take its
+        // curve (here 10 % of the peak), shorter ones the kind's (100 %, no overhead).
+        d.efficiency.reduction.k_overhead = 0.0;
+        d.kernel_efficiency.insert("reduce_mean".into(), flat(1.0, 1.0));
+        d.fold_paths = vec![crate::hardware::FoldPath {
+            name: "workgroup".into(),
+            kinds: vec!["reduce_mean".into()],
+            min_fold: 64,
+            efficiency: [("reduce_mean".to_string(), flat(0.1, 1.0))].into_iter().collect(),
+        }];
+        let mean = |fold: u64| {
+            let c = OpCost { fold: Some(fold), ..cost(OpClass::Reduction, 1 << 20, 0, None) };
+            op_time_with(&c, &DeviceRates::new(&d, &runtime()), Some("reduce_mean")).compute_s
+        };
+        assert!((mean(63) - f64::from(1 << 20) / 10e12).abs() < 1e-18);
+        assert!((mean(64) - f64::from(1 << 20) / 1e12).abs() < 1e-18);
+        // Without a fold there is nothing to divide: the FLOPs alone.
+        assert!((op_time(&cost(OpClass::Reduction, 1 << 20, 0, None), &d, &runtime()).compute_s - f64::from(1 << 20) / 10e12).abs() < 1e-18);
     }
 
     #[test]

@@ -288,7 +288,7 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
         // (sweeps).
         let dev_rates = &rates[dev as usize];
         let d = dev_rates.device;
-        let kind = if d.kernel_efficiency.is_empty() && d.gemm_paths.is_empty() { None } else { Some(node.op.kind()) };
+        let kind = if d.kernel_efficiency.is_empty() && d.gemm_paths.is_empty() && d.fold_paths.is_empty() { None } else { Some(node.op.kind()) };
         let time = op_time_with(&node.cost, dev_rates, kind.as_deref());
         let on_host = dev == host;
         let dispatch = if node.continues_call { 0.0 } else { op_overhead };

@@ -7,8 +7,8 @@ use bytemuck::{Pod, Zeroable};
 
 pub const KERNEL: Kernel = Kernel { name: "reduce", sources: &[include_str!("reduce.wgsl")] };
 
-/// From this many folded elements per output, a workgroup per output beats an invocation per output.
-const GROUP_FROM: usize = 64;
+/// From this row length on, a workgroup per row beats an invocation per row.
+use crate::exec::WORKGROUP_FOLD_FROM as GROUP_FROM;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]

@@ -9,7 +9,7 @@ use bytemuck::{Pod, Zeroable};
 pub const KERNEL: Kernel = Kernel { name: "softmax", sources: &[include_str!("softmax.wgsl")] };
 
 /// From this row length on, a workgroup per row beats an invocation per row.
-const GROUP_FROM: usize = 64;
+use crate::exec::WORKGROUP_FOLD_FROM as GROUP_FROM;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]

@@ -80,6 +80,7 @@ impl OpSpec for LayerNorm {
             bytes_read: x.bytes() + f32_bytes(params),
             bytes_written: out.bytes(),
             params,
+            fold: Some(width),
             ..OpCost::of(OpClass::Reduction)
         }
     }
@@ -112,6 +113,8 @@ impl OpSpec for InstanceNorm {
             bytes_read: inputs[0].bytes() + f32_bytes(params),
             bytes_written: out.bytes(),
             params,
+            // One instance is a channel of one batch element.
+            fold: Some(out.numel() / (out.shape[0] * out.shape[1]).max(1) as u64),
             ..OpCost::of(OpClass::Reduction)
         }
     }
@@ -129,6 +132,8 @@ mod tests {
         assert_eq!(c.params, 12);
         assert_eq!(c.flops, 2 * 40 * 6 * 28 * 28);
         assert_eq!(c.bytes_read, 4 * (40 * 6 * 28 * 28 + 24));
+        // Inference batch norm folds nothing: a per-channel affine map.
+        assert_eq!(c.fold, None);
     }
 
     #[test]
@@ -140,11 +145,15 @@ mod tests {
         let c = ln.cost(&[x], &y);
         assert_eq!(c.params, 1536);
         assert_eq!(c.flops, 8 * 15 * 768);
+        // Each of the 15 rows normalizes 768 values.
+        assert_eq!(c.fold, Some(768));
         // mmFormer InstanceNorm3d without affine: no params, 6 FLOPs per element.
         let v = TensorInfo::f32([1, 8, 4, 4, 4]);
         let c = InstanceNorm::default().cost(std::slice::from_ref(&v), &v);
         assert_eq!(c.params, 0);
         assert_eq!(c.flops, 6 * 8 * 64);
+        // Each of the 8 channels is an instance of 4 x 4 x 4 values.
+        assert_eq!(c.fold, Some(64));
         assert!(InstanceNorm::default().infer(&[TensorInfo::f32([2, 3])]).is_err());
     }
 }

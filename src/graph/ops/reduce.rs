@@ -72,6 +72,7 @@ impl OpSpec for Reduce {
             flops: inputs[0].numel() + div,
             bytes_read: inputs[0].bytes(),
             bytes_written: out.bytes(),
+            fold: Some(inputs[0].numel() / out.numel().max(1)),
             ..OpCost::of(OpClass::Reduction)
         }
     }
@@ -87,7 +88,9 @@ mod tests {
         let x = TensorInfo::f32([40, 6, 14, 14]);
         let y = r.infer(std::slice::from_ref(&x)).unwrap();
         assert_eq!(y.shape, vec![40, 6]);
-        assert_eq!(r.cost(&[x], &y).flops, 40 * 6 * 196 + 40 * 6);
+        assert_eq!(r.cost(std::slice::from_ref(&x), &y).flops, 40 * 6 * 196 + 40 * 6);
+        // Each of the 240 outputs folds one 14 x 14 map.
+        assert_eq!(r.cost(&[x], &y).fold, Some(196));
         let k = Reduce { kind: ReduceKind::Max, axes: vec![-1], keepdim: true };
         assert_eq!(k.infer(&[TensorInfo::f32([1, 512, 2])]).unwrap().shape, vec![1, 512, 1]);
         assert!(Reduce { kind: ReduceKind::Sum, axes: vec![], keepdim: false }.infer(&[TensorInfo::f32([2])]).is_err());

@@ -37,6 +37,7 @@ impl OpSpec for Softmax {
             flops: SOFTMAX_FLOPS_PER_ELEMENT * out.numel(),
             bytes_read: inputs[0].bytes(),
             bytes_written: out.bytes(),
+            fold: norm_axis(self.axis, out.rank()).ok().map(|a| out.shape[a] as u64),
             ..OpCost::of(OpClass::Reduction)
         }
     }
@@ -51,6 +52,7 @@ mod tests {
         let x = TensorInfo::f32([2, 2, 196]);
         let c = Softmax::default().cost(std::slice::from_ref(&x), &x);
         assert_eq!(c.flops, 5 * 784);
+        assert_eq!(c.fold, Some(196));
         assert!(Softmax { axis: 3 }.infer(&[x]).is_err());
     }
 }

@@ -177,22 +177,24 @@ pub fn wgpu_fold_paths() -> Vec<FoldPath> {
 /// The GEMM kernels of mmbench's wgpu executor and the shapes each takes, as `kernels/matmul.rs` and
 /// `kernels/conv.rs` choose them: the vec4 GEMM (on `vec4_tile`, 32 x 64 with subgroups) when k and n are
 /// multiples of 4, else the scalar one on 64 x 64 tiles; convolutions on 64 output pixels x 4 to 32 output
-/// channels, loading vec4s when the output channels are a multiple of 4.
+/// channels, loading vec4s when the output channels are a multiple of 4, and reading the input channels of
+/// each tap four at a time (`conv.wgsl`).
 pub fn wgpu_gemm_paths(vec4_tile: [u32; 2]) -> Vec<GemmPath> {
-    let path = |name: &str, kinds: &[&str], multiple: u32, k: bool, tile: [u32; 2], min_tile_n: Option<u32>| GemmPath {
+    let path = |name: &str, kinds: &[&str], multiple: u32, k: bool, tile: [u32; 2], conv: bool| GemmPath {
         name: name.into(),
         kinds: kinds.iter().map(|k| k.to_string()).collect(),
         k_multiple: if k { multiple } else { 1 },
         n_multiple: multiple,
         tile,
-        min_tile_n,
+        min_tile_n: conv.then_some(4),
+        k_pack: conv.then_some(4),
         efficiency: BTreeMap::new(),
     };
     vec![
-        path("vec4", &GEMM_KINDS, 4, true, vec4_tile, None),
-        path("scalar", &GEMM_KINDS, 1, true, [64, 64], None),
-        path("conv_vec4", &CONV_KINDS, 4, false, [64, 32], Some(4)),
-        path("conv_scalar", &CONV_KINDS, 1, false, [64, 32], Some(4)),
+        path("vec4", &GEMM_KINDS, 4, true, vec4_tile, false),
+        path("scalar", &GEMM_KINDS, 1, true, [64, 64], false),
+        path("conv_vec4", &CONV_KINDS, 4, false, [64, 32], true),
+        path("conv_scalar", &CONV_KINDS, 1, false, [64, 32], true),
     ]
 }
 
@@ -209,12 +211,14 @@ fn fit_key(s: &Sample, dev: &Device) -> String {
 }
 
 /// `[1, F / (tile · wave), B, 1 / wave, F / (tile · wave · k)]` of a sample on `dev`, as the cost model
-/// charges it: a GEMM pays for whole tiles and idle units, its half-saturation cost for idle units, and
-/// every (padded) output element a `k_overhead` (the last column, twice the padded outputs per wave).
+/// charges it: a GEMM pays for whole tiles (and whole packs of input channels), its half-saturation cost for
+/// idle units, and every (padded) output element a `k_overhead` (the last column, twice the padded outputs
+/// per wave); a reduction's outputs (its FLOPs over its fold) pay the same.
 fn features(s: &Sample, dev: &Device) -> [f64; 5] {
     let (wave, tiles, k) = s.gemm.as_ref().map_or((1.0, 1.0, s.fold.unwrap_or(0) as f64), |g| {
-        let tile = gemm_tile_of(g, dev, dev.gemm_path(&s.kind, g));
-        (wave_utilization(g, dev, tile), tile_utilization(g, dev, tile), g.k as f64)
+        let path = dev.gemm_path(&s.kind, g);
+        let tile = gemm_tile_of(g, dev, path);
+        (wave_utilization(g, dev, tile), tile_utilization(g, dev, tile) * path.map_or(1.0, |p| p.pack_utilization(g)), g.k as f64)
     });
     let padded = s.flops as f64 / (wave * tiles);
     [1.0, padded, s.bytes as f64, 1.0 / wave, if k > 0.0 { padded / k } else { 0.0 }]

@@ -5,11 +5,11 @@
 //! model counts it: one pass of `x = a x + b` over a working set of the declared bytes (each byte moved once),
 //! then the FLOPs left over spent on a block that stays in the L1 cache, on the declared number of threads.
 //! (Repeating passes over the whole working set instead would move the declared bytes many times over: a
-//! 40 MB, 270 MFLOP stand-in took three times what its declaration costs.) The executor first reads the op's inputs back from the GPU (the
-//! synchronization the real code pays) and afterwards uploads its output, whose values are generated like an
-//! input's (see [`super::data::source_values`]). What this measures is how long the declared amount of work
-//! takes on this CPU, which is what the cost model predicts for it; whether the declared amounts match the
-//! real libraries is a question about the workload file, not about the executor.
+//! 40 MB, 270 MFLOP stand-in took three times what its declaration costs.) The executor first reads the op's
+//! inputs back from the GPU (the synchronization the real code pays) and afterwards uploads its output, whose
+//! values are generated like an input's (see [`super::data::source_values`]). What this measures is how long
+//! the declared amount of work takes on this CPU, which is what the cost model predicts for it; whether the
+//! declared amounts match the real libraries is a question about the workload file, not about the executor.
 
 /// Working set used when the work declares no bytes, and the block the FLOPs beyond the streaming pass are
 /// spent on: small enough to stay in the L1 cache.

@@ -62,6 +62,14 @@ pub struct GemmShape {
     pub m: u64,
     pub n: u64,
     pub k: u64,
+    /// Kernel taps the reduction runs over (a convolution's window volume; 1 for a GEMM): k is `taps` times
+    /// the input channels per tap, which a kernel may read in packs (`GemmPath::k_pack`).
+    #[serde(default = "one_tap")]
+    pub taps: u64,
+}
+
+fn one_tap() -> u64 {
+    1
 }
 
 /// The hardware-independent cost of one op.

@@ -177,6 +177,11 @@ pub struct GemmPath {
     /// this many columns (mmbench's convolution kernel: 4 to 32 output channels per workgroup).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_tile_n: Option<u32>,
+    /// Whether the kernel reads the input channels of each tap in packs of this many, doing a whole pack's
+    /// work for a partial one (mmbench's convolution kernel: 4, so a first layer over 1 or 3 channels costs
+    /// what 4 do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k_pack: Option<u32>,
     /// Curves of this kernel per op kind, where it runs unlike the kind's usual kernel.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub efficiency: BTreeMap<String, Efficiency>,
@@ -209,6 +214,19 @@ impl GemmPath {
     /// Whether this kernel takes a GEMM of op kind `kind`.
     pub fn takes(&self, kind: &str, g: &GemmShape) -> bool {
         g.k.is_multiple_of(u64::from(self.k_multiple)) && g.n.is_multiple_of(u64::from(self.n_multiple)) && self.kinds.iter().any(|k| k == kind)
+    }
+
+    /// Fraction of the reduction this kernel does that is useful: `k / (taps ceil(k / taps / pack) pack)`
+    /// with a `k_pack`, else 1.
+    pub fn pack_utilization(&self, g: &GemmShape) -> f64 {
+        match self.k_pack {
+            Some(pack) if g.k > 0 => {
+                let taps = g.taps.max(1);
+                let per_tap = g.k.div_ceil(taps);
+                g.k as f64 / (taps * per_tap.div_ceil(u64::from(pack)) * u64::from(pack)) as f64
+            }
+            _ => 1.0,
+        }
     }
 
     /// The tile this kernel uses for a GEMM with `n` columns.
@@ -754,7 +772,7 @@ fn validate_device(d: &Device, base: &str, loc: &dyn Report) -> Result<()> {
     }
     for (i, p) in d.gemm_paths.iter().enumerate() {
         let f = format!("{base}.gemm_paths[{i}]");
-        if p.tile.contains(&0) || p.min_tile_n == Some(0) {
+        if p.tile.contains(&0) || p.min_tile_n == Some(0) || p.k_pack == Some(0) {
             return Err(loc.error(&format!("{f}.tile"), "tile sizes must be positive".into()));
         }
         if p.k_multiple == 0 || p.n_multiple == 0 {

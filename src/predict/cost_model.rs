@@ -171,9 +171,10 @@ pub fn op_time_with(cost: &OpCost, rates: &DeviceRates, kind: Option<&str>) -> O
         _ => cost.flops as f64,
     };
     let bytes = cost.bytes() as f64;
+    // (A kernel that reads channels in packs does a whole pack's work for a partial one: padded work too.)
     let (wave, tiles) = cost.gemm.as_ref().map_or((1.0, 1.0), |g| {
         let tile = gemm_tile_of(g, dev, path);
-        (wave_utilization(g, dev, tile), tile_utilization(g, dev, tile))
+        (wave_utilization(g, dev, tile), tile_utilization(g, dev, tile) * path.map_or(1.0, |p| p.pack_utilization(g)))
     });
     // An op limited to fewer units than the device has (single-threaded host code) gets that share of the
     // compute peak. Memory bandwidth does not divide as evenly: one core keeps enough misses in flight to
@@ -277,13 +278,13 @@ mod tests {
         let mut d = device();
         d.gemm_tile = [32, 64];
         d.compute_units = 1;
-        let g = GemmShape { batch: 1, m: 1, n: 64, k: 1024 };
+        let g = GemmShape { batch: 1, m: 1, n: 64, k: 1024, taps: 1 };
         let t = d.gemm_tile;
         assert_eq!(tile_utilization(&g, &d, t), 1.0);
         d.tile_quantization = true;
         assert!((tile_utilization(&g, &d, t) - 1.0 / 32.0).abs() < 1e-12);
         // 40 x 100 on 32 x 64: 4,000 of 64 x 128 = 8,192.
-        let g2 = GemmShape { batch: 3, m: 40, n: 100, k: 8 };
+        let g2 = GemmShape { batch: 3, m: 40, n: 100, k: 8, taps: 1 };
         assert!((tile_utilization(&g2, &d, t) - 4000.0 / 8192.0).abs() < 1e-12);
         // The compute term grows by the same factor.
         let cost = OpCost { flops: 2 * 64 * 1024, bytes_read: 4, gemm: Some(g), ..OpCost::of(OpClass::Matmul) };
@@ -302,7 +303,7 @@ mod tests {
         d.compute_units = 2;
         let gemm = vec!["linear".to_string()];
         d.gemm_paths = vec![
-            GemmPath { name: "vec4".into(), kinds: gemm.clone(), k_multiple: 4, n_multiple: 4, tile: [32, 64], min_tile_n: None, efficiency: Default::default() },
+            GemmPath { name: "vec4".into(), kinds: gemm.clone(), k_multiple: 4, n_multiple: 4, tile: [32, 64], min_tile_n: None, k_pack: None, efficiency: Default::default() },
             GemmPath {
                 name: "scalar".into(),
                 kinds: gemm,
@@ -310,9 +311,19 @@ mod tests {
                 n_multiple: 1,
                 tile: [64, 64],
                 min_tile_n: None,
+                k_pack: None,
                 efficiency: [("linear".to_string(), flat(0.125, 1.0))].into_iter().collect(),
             },
-            GemmPath { name: "conv".into(), kinds: vec!["conv2d".into()], k_multiple: 1, n_multiple: 1, tile: [64, 32], min_tile_n: Some(4), efficiency: Default::default() },
+            GemmPath {
+                name: "conv".into(),
+                kinds: vec!["conv2d".into()],
+                k_multiple: 1,
+                n_multiple: 1,
+                tile: [64, 32],
+                min_tile_n: Some(4),
+                k_pack: Some(4),
+                efficiency: Default::default(),
+            },
         ];
         d
     }
@@ -320,7 +331,7 @@ mod tests {
     #[test]
     fn gemm_paths_pick_the_kernel_by_shape() {
         let d = with_paths();
-        let aligned = GemmShape { batch: 1, m: 64, n: 64, k: 64 };
+        let aligned = GemmShape { batch: 1, m: 64, n: 64, k: 64, taps: 1 };
         let odd = GemmShape { k: 63, ..aligned };
         assert_eq!(d.gemm_path("linear", &aligned).unwrap().name, "vec4");
         assert_eq!(d.gemm_path("linear", &odd).unwrap().name, "scalar");
@@ -339,13 +350,31 @@ mod tests {
     }
 
     #[test]
+    fn a_kernel_reading_channels_in_packs_pays_for_whole_packs() {
+        // A 5 x 5 convolution over 1 input channel (k = 25, 25 taps) reads 4 channels per tap: 100 of work
+        // for 25; over 3 channels 3 x 3 (k = 27, 9 taps): 36 for 27; over 8 channels nothing is wasted.
+        let d = with_paths();
+        let conv = &d.gemm_paths[2];
+        let g = |k: u64, taps: u64| GemmShape { batch: 1, m: 128, n: 32, k, taps };
+        assert_eq!([g(25, 25), g(27, 9), g(72, 9)].map(|g| conv.pack_utilization(&g)), [0.25, 0.75, 1.0]);
+        assert_eq!(d.gemm_paths[0].pack_utilization(&g(25, 25)), 1.0);
+        // The cost model charges the padded work: 128 x 32 outputs (2 tiles on 2 units, whole), 1 input
+        // channel, 25 taps: 4 times the FLOPs at 10 TFLOP/s x 0.5 (the conv class).
+        let rates = DeviceRates::new(&d, &runtime());
+        let one = g(25, 25);
+        let flops = 2 * 128 * 32 * 25;
+        let t = op_time_with(&cost(OpClass::Conv, flops, 0, Some(one)), &rates, Some("conv2d")).compute_s;
+        assert!((t - 4.0 * flops as f64 / 10e12).abs() < 1e-18, "{t}");
+    }
+
+    #[test]
     fn a_k_overhead_charges_short_reductions_more_per_flop() {
         // 1024 x 1024 x k at 10 TFLOP/s x 0.5: k = 8 with an overhead of 8 costs as k = 16; k = 1024 only
         // 1/128 more.
         let mut d = device();
         d.efficiency.matmul.k_overhead = 8.0;
         let t = |k: u64| {
-            let g = GemmShape { batch: 1, m: 1024, n: 1024, k };
+            let g = GemmShape { batch: 1, m: 1024, n: 1024, k, taps: 1 };
             op_time(&cost(OpClass::Matmul, 2 * 1024 * 1024 * k, 0, Some(g)), &d, &runtime()).compute_s
         };
         assert!((t(8) - 2.0 * 1024.0 * 1024.0 * 16.0 / 5e12).abs() < 1e-15);
@@ -394,7 +423,7 @@ mod tests {
         d.tile_quantization = true;
         let padded = 2.0 * 64.0 * 1024.0 * 32.0;
         d.efficiency.matmul = Efficiency { compute: 0.5, compute_half_mflop: padded / 1e6, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0 };
-        let g = GemmShape { batch: 1, m: 1, n: 64, k: 1024 };
+        let g = GemmShape { batch: 1, m: 1, n: 64, k: 1024, taps: 1 };
         let c = cost(OpClass::Matmul, 2 * 64 * 1024, 0, Some(g));
         let t = op_time(&c, &d, &runtime()).compute_s;
         let want = padded / (10e12 * 0.25 * 0.01);
@@ -405,7 +434,7 @@ mod tests {
     fn compute_bound_gemm_hand_computed() {
         // 1e10 FLOPs at 10 TFLOP/s x 0.5 = 2 ms; 1 MB at 1000 GB/s = 1 us; plus 2 us overhead.
         // 1024 x 1024 output = 64 tiles < 100 units: no wave penalty.
-        let g = GemmShape { batch: 1, m: 1024, n: 1024, k: 4768 };
+        let g = GemmShape { batch: 1, m: 1024, n: 1024, k: 4768, taps: 1 };
         let t = op_time(&cost(OpClass::Matmul, 10_000_000_000, 1_000_000, Some(g)), &device(), &runtime());
         assert!((t.compute_s - 2e-3).abs() < 1e-12);
         assert!((t.memory_s - 1e-6).abs() < 1e-15);
@@ -441,7 +470,7 @@ mod tests {
         let mut d = device();
         let t = d.gemm_tile;
         // 150 tiles on 100 units: 2 waves, utilisation 150 / 200.
-        let g = GemmShape { batch: 150, m: 128, n: 128, k: 64 };
+        let g = GemmShape { batch: 150, m: 128, n: 128, k: 64, taps: 1 };
         assert!((wave_utilization(&g, &d, t) - 0.75).abs() < 1e-12);
         // Exactly 2 full waves: no penalty. Under one wave: left to the size curve, except for fixed tiles.
         assert_eq!(wave_utilization(&GemmShape { batch: 200, ..g }, &d, t), 1.0);

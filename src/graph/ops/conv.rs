@@ -152,9 +152,9 @@ impl OpSpec for Conv {
         let params = self.weight_count(x.shape[1]);
         // Implicit GEMM per group: rows = output positions, columns = output channels, depth = window.
         let gemm = if self.transposed {
-            GemmShape { batch: g, m: b * in_sp, n: (cout / g) * kvol, k: cin / g }
+            GemmShape { batch: g, m: b * in_sp, n: (cout / g) * kvol, k: cin / g, taps: 1 }
         } else {
-            GemmShape { batch: g, m: b * out_sp, n: cout / g, k: (cin / g) * kvol }
+            GemmShape { batch: g, m: b * out_sp, n: cout / g, k: (cin / g) * kvol, taps: kvol }
         };
         OpCost {
             flops: 2 * macs + bias_adds,
@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(cost.flops, 2 * 40 * 6 * 28 * 28 * 25);
         assert_eq!(cost.bytes_read, 4 * (40 * 28 * 28 + 150));
         assert_eq!(cost.bytes_written, 4 * 40 * 6 * 28 * 28);
-        assert_eq!(cost.gemm, Some(GemmShape { batch: 1, m: 40 * 28 * 28, n: 6, k: 25 }));
+        assert_eq!(cost.gemm, Some(GemmShape { batch: 1, m: 40 * 28 * 28, n: 6, k: 25, taps: 25 }));
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl OpSpec for Linear {
             bytes_read: x.bytes() + f32_bytes(params),
             bytes_written: out.bytes(),
             params,
-            gemm: Some(GemmShape { batch: 1, m: rows, n: o, k: inp }),
+            gemm: Some(GemmShape { batch: 1, m: rows, n: o, k: inp, taps: 1 }),
             ..OpCost::of(OpClass::Matmul)
         }
     }
@@ -107,7 +107,7 @@ impl OpSpec for MatMul {
             flops: 2 * bt * (m * k * n) as u64,
             bytes_read: inputs[0].bytes() + inputs[1].bytes(),
             bytes_written: out.bytes(),
-            gemm: Some(GemmShape { batch: bt, m: m as u64, n: n as u64, k: k as u64 }),
+            gemm: Some(GemmShape { batch: bt, m: m as u64, n: n as u64, k: k as u64, taps: 1 }),
             ..OpCost::of(OpClass::Matmul)
         }
     }
@@ -128,7 +128,7 @@ mod tests {
         assert_eq!(c.params, 24_100);
         assert_eq!(c.flops, 2 * 40 * 240 * 100 + 40 * 100);
         assert_eq!(c.bytes_read, 4 * (40 * 240 + 24_100));
-        assert_eq!(c.gemm, Some(GemmShape { batch: 1, m: 40, n: 100, k: 240 }));
+        assert_eq!(c.gemm, Some(GemmShape { batch: 1, m: 40, n: 100, k: 240, taps: 1 }));
         // On a sequence the leading axes are rows.
         let s = TensorInfo::f32([2, 15, 768]);
         let l2 = Linear { out: 3072, bias: false };

@@ -77,7 +77,7 @@ fn step_cost(b: u64, hidden: u64, gates: u64, pointwise: u64, inputs: &[TensorIn
         bytes_read: x_slice + state.bytes() + f32_bytes(params),
         bytes_written: out.bytes(),
         params,
-        gemm: Some(GemmShape { batch: 1, m: b, n: gates * hidden, k: hidden }),
+        gemm: Some(GemmShape { batch: 1, m: b, n: gates * hidden, k: hidden, taps: 1 }),
         kernels: 2,
         ..OpCost::of(OpClass::Matmul)
     }

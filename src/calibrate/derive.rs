@@ -83,6 +83,33 @@ pub struct Measurements {
     pub host: Vec<HostSample>,
 }
 
+impl Sample {
+    /// A timing of microbenchmark `mb`, with its op's cost as the cost model counts it.
+    pub fn of(mb: &super::suite::Microbench, time_s: f64) -> Sample {
+        let c = &mb.workload.node(mb.op()).cost;
+        Sample { label: mb.label.clone(), kind: mb.kind(), class: c.class, flops: c.flops, bytes: c.bytes(), kernels: c.kernels, gemm: c.gemm, fold: c.fold, time_s }
+    }
+}
+
+impl Measurements {
+    /// Recomputes each sample's op cost (kind, class, FLOPs, bytes, kernels, GEMM shape, fold) from the
+    /// microbenchmark of the same label in `suite`, so that measurements saved by an earlier version refit
+    /// with what the cost model now knows of each op (the channel packs of a convolution's taps, the rows a
+    /// reduction folds). The label names the op and its shape; only the measured times are kept. Returns how
+    /// many samples matched.
+    pub fn recost(&mut self, suite: &[super::suite::Microbench]) -> usize {
+        let by_label: BTreeMap<&str, &super::suite::Microbench> = suite.iter().map(|mb| (mb.label.as_str(), mb)).collect();
+        let mut matched = 0;
+        for s in &mut self.samples {
+            if let Some(mb) = by_label.get(s.label.as_str()) {
+                *s = Sample::of(mb, s.time_s);
+                matched += 1;
+            }
+        }
+        matched
+    }
+}
+
 /// The plane fitted to one group of samples, with how well it reproduces them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KindFit {
@@ -584,7 +611,7 @@ pub fn to_yaml(c: &Calibration, m: &Measurements, command: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calibrate::suite::{suite, Depth};
+    use crate::calibrate::suite::{suite, Depth, Microbench};
     use crate::predict::cost_model::{op_time_with, DeviceRates};
 
     fn eff(compute: f64, compute_half_mflop: f64, memory: f64, memory_half_kb: f64) -> Efficiency {
@@ -670,10 +697,28 @@ mod tests {
             .map(|mb| {
                 let n = mb.workload.node(mb.op());
                 let t = op_time_with(&n.cost, &rates, Some(&mb.kind())).total_s - f64::from(n.cost.kernels) * 5e-6;
-                Sample { label: mb.label.clone(), kind: mb.kind(), class: n.cost.class, flops: n.cost.flops, bytes: n.cost.bytes(), kernels: n.cost.kernels, gemm: n.cost.gemm, fold: n.cost.fold, time_s: t }
+                Sample::of(mb, t)
             })
             .collect();
         (d, rt, measurements(samples, host_samples()))
+    }
+
+    #[test]
+    fn saved_measurements_take_the_current_op_costs_by_label() {
+        // A raw file of an earlier version: a convolution without its taps, a mean without its fold.
+        let benches = suite(Depth::Full).unwrap();
+        let conv = benches.iter().find(|mb| mb.label == "conv2d 4x1x64x64 -> 6 k5 s1 g1").unwrap();
+        let mean = benches.iter().find(|mb| mb.label == "mean 4096x64 over rows").unwrap();
+        let old = |mb: &Microbench, t: f64| {
+            let s = Sample::of(mb, t);
+            Sample { gemm: s.gemm.map(|g| GemmShape { taps: 1, ..g }), fold: None, ..s }
+        };
+        let unknown = Sample { label: "a microbenchmark since removed".into(), ..old(mean, 3e-3) };
+        let mut m = measurements(vec![old(conv, 8e-3), old(mean, 15e-3), unknown.clone()], vec![]);
+        assert_eq!(m.recost(&benches), 2);
+        assert_eq!(m.samples[0].gemm.unwrap().taps, 25);
+        assert_eq!((m.samples[1].fold, m.samples[1].time_s), (Some(64), 15e-3));
+        assert_eq!(m.samples[2], unknown);
     }
 
     #[test]

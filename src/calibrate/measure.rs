@@ -100,24 +100,7 @@ pub fn measure(gpu: &Gpu, suite: &[Microbench], effort: Effort, mut progress: im
             submit.push(r.wall_s - span);
         }
     }
-    let samples = suite
-        .iter()
-        .zip(&best_times)
-        .filter_map(|(mb, t)| {
-            let node = mb.workload.node(mb.op());
-            t.map(|time_s| Sample {
-                label: mb.label.clone(),
-                kind: mb.kind(),
-                class: node.cost.class,
-                flops: node.cost.flops,
-                bytes: node.cost.bytes(),
-                kernels: node.cost.kernels,
-                gemm: node.cost.gemm,
-                fold: node.cost.fold,
-                time_s,
-            })
-        })
-        .collect();
+    let samples = suite.iter().zip(&best_times).filter_map(|(mb, t)| t.map(|time_s| Sample::of(mb, time_s))).collect();
     progress("read-back");
     let (latency, bandwidth) = readback(gpu)?;
     progress("host work");

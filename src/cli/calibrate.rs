@@ -30,7 +30,12 @@ pub struct CalibrateArgs {
 #[allow(clippy::result_large_err)] // the crate-wide error type, as every subcommand
 pub fn run(a: CalibrateArgs) -> Result<()> {
     let m = match &a.from_raw {
-        Some(path) => read_raw(path)?,
+        // Saved times, with each op's cost as this version's cost model counts it.
+        Some(path) => {
+            let mut m = read_raw(path)?;
+            m.recost(&crate::calibrate::suite::suite(crate::calibrate::suite::Depth::Full)?);
+            m
+        }
         None => measure(&a)?,
     };
     if let Some(path) = &a.raw {

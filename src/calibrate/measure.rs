@@ -165,7 +165,7 @@ fn host_samples() -> Vec<HostSample> {
             let elements = (bytes / 4) as usize;
             let mut scratch = vec![0.0f32; if elements == 0 { host::REGISTER_SET } else { elements }];
             std::hint::black_box(host::stand_in(&mut scratch, flops, 1));
-            let time_s = (0..5)
+            let times: Vec<f64> = (0..5)
                 .map(|_| {
                     flush.iter_mut().for_each(|x| *x += 1.0);
                     std::hint::black_box(&mut flush);
@@ -173,7 +173,8 @@ fn host_samples() -> Vec<HostSample> {
                     std::hint::black_box(host::stand_in(&mut scratch, flops, 1));
                     t.elapsed().as_secs_f64()
                 })
-                .fold(f64::INFINITY, f64::min);
+                .collect();
+            let time_s = fastest(&times);
             // The cost model's bytes of a host-work op are its declared bytes.
             v.push(HostSample { flops, bytes, threads: 1, time_s });
         }

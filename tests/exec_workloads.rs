@@ -86,6 +86,22 @@ fn calibration_feeds_validation() {
     let a: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let b: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&again).unwrap()).unwrap();
     assert_close(&a, &b, "");
+    // A calibration merged with itself (passes of one calibration, each timing at its fastest) fits the same.
+    let twice = dir.join("twice.yaml");
+    let both = format!("{},{}", raw.display(), raw.display());
+    let (code, _, err) = mmbench(&["calibrate", "--from-raw", &both, "--out", twice.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let c: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&twice).unwrap()).unwrap();
+    assert_close(&a, &c, "");
+    // Another adapter's measurements do not merge: a clear error naming the file and the field.
+    let mut other: Value = serde_json::from_str(&std::fs::read_to_string(&raw).unwrap()).unwrap();
+    other["compute_units"] = 64.into();
+    let other_raw = dir.join("other-raw.json");
+    std::fs::write(&other_raw, other.to_string()).unwrap();
+    let (code, out, err) = mmbench(&["calibrate", "--from-raw", &format!("{},{}", raw.display(), other_raw.display()), "--out", dir.join("no.yaml").to_str().unwrap()]);
+    common::assert_clean_failure(code, &out, &err);
+    assert!(err.contains("other-raw.json") && err.contains("compute_units"), "{err}");
+    assert!(!dir.join("no.yaml").exists());
 
     // A saved run, validated against the calibrated prediction, with a plot.
     let run = dir.join("run.json");
@@ -111,6 +127,23 @@ fn calibration_feeds_validation() {
     assert_eq!(v["rows"][0]["measured_ms"].as_f64().unwrap(), saved["latency_ms"].as_f64().unwrap());
     assert!(v["summary"]["end_to_end"]["mape"].as_f64().unwrap() >= 0.0);
     assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+    // Two passes over the configuration, saved one file each; validation keeps the faster pass, and the
+    // saved passes given back with --measured give the same comparison.
+    let runs = dir.join("runs");
+    let pass_args = ["validate", "cmu-mosei", "--hardware", hw_s, "--scale", "0.1", "--batch", "2", "--iters", "2", "--passes", "2", "--save-runs", runs.to_str().unwrap(), "--format", "json"];
+    let (code, out, err) = mmbench(&pass_args);
+    assert_eq!(code, 0, "{err}");
+    let measured = serde_json::from_str::<Value>(&out).unwrap()["rows"][0]["measured_ms"].as_f64().unwrap();
+    let passes: Vec<String> = (1..=2).map(|p| runs.join(format!("cmu-mosei-b2-pass{p}.json")).display().to_string()).collect();
+    let fastest = |p: &String| serde_json::from_str::<Value>(&std::fs::read_to_string(p).unwrap()).unwrap()["fastest"]["latency_ms"].as_f64().unwrap();
+    assert_eq!(measured, fastest(&passes[0]).min(fastest(&passes[1])));
+    let chosen = dir.join("chosen");
+    let (code, out, err) = mmbench(&["validate", "cmu-mosei", "--hardware", hw_s, "--scale", "0.1", "--batch", "2", "--measured", &passes.join(","), "--save-runs", chosen.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["rows"][0]["measured_ms"].as_f64().unwrap(), measured);
+    // --save-runs keeps the file it compared with: the faster pass.
+    let faster = if fastest(&passes[0]) <= fastest(&passes[1]) { &passes[0] } else { &passes[1] };
+    assert_eq!(std::fs::read(chosen.join("cmu-mosei-b2.json")).unwrap(), std::fs::read(faster).unwrap());
     // The saved run does not match another batch: a clear error, nothing run.
     let (code, out, err) = mmbench(&["validate", "cmu-mosei", "--hardware", hw_s, "--scale", "0.1", "--batch", "4", "--measured", run.to_str().unwrap(), "--adapter", "no-such-adapter"]);
     common::assert_clean_failure(code, &out, &err);

@@ -194,3 +194,26 @@ proptest! {
         prop_assert!(t.latency_s <= serial * (1.0 + 1e-9), "latency {} > serial sum {}", t.latency_s, serial);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// A runtime that pays per submitted kernel at the final sync (wgpu's single submission) adds exactly
+    /// that cost times the kernels run off the host, and nothing when every op runs on the host.
+    #[test]
+    fn the_final_sync_pays_per_kernel_submitted(s in spec(), h in hw_spec(), per_kernel_us in 0.0f64..20.0) {
+        let w = build(&s);
+        let mut hw = hardware(&h);
+        let opts = options(&h, &w);
+        let before = predict(&w, &hw, &opts).unwrap().latency_s;
+        for r in &mut hw.runtimes {
+            r.submit_per_kernel_us = per_kernel_us;
+        }
+        let plan = build_plan(&w, &hw, &opts).unwrap();
+        let host = hw.host as u16;
+        let kernels: u64 = w.nodes().filter(|(i, n)| n.cost.class.launches_kernel() && plan.node_device[i.index()] != host).map(|(_, n)| u64::from(n.cost.kernels)).sum();
+        let after = predict(&w, &hw, &opts).unwrap().latency_s;
+        let want = kernels as f64 * per_kernel_us * 1e-6;
+        prop_assert!((after - before - want).abs() <= 1e-9 * after.max(1e-6), "added {} s, want {want} s ({kernels} kernels)", after - before);
+    }
+}

@@ -25,6 +25,11 @@ use crate::predict::cost_model::{gemm_tile_of, tile_utilization, wave_utilizatio
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Kernels of the two dispatch chains whose submission latencies give a submission's fixed and per-kernel
+/// costs.
+pub const CHAIN_SHORT: usize = 16;
+pub const CHAIN_LONG: usize = 128;
+
 /// One microbenchmark's measurement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
@@ -40,6 +45,9 @@ pub struct Sample {
     /// Elements each output folds (a reduction or normalization; see `OpCost::fold`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fold: Option<u64>,
+    /// Whether an element-wise op's operands broadcast (see `OpCost::broadcast`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub broadcast: bool,
     /// Median device time of the op over the timed iterations, seconds.
     pub time_s: f64,
 }
@@ -72,8 +80,13 @@ pub struct Measurements {
     pub dispatch_s: f64,
     /// Idle time between two consecutive compute passes, seconds.
     pub gap_s: f64,
-    /// Submission and completion latency of one inference: wall time less the passes' span, seconds.
+    /// Submission and completion latency of a chain of [`CHAIN_SHORT`] kernels: wall time less the passes'
+    /// span, seconds.
     pub submit_s: f64,
+    /// The same of a chain of [`CHAIN_LONG`] kernels: with `submit_s`, what each kernel adds (absent from
+    /// measurements of older versions, which then charge none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submit_long_s: Option<f64>,
     /// Time to read 4 bytes back to the host (copy, submit, map, wait), seconds.
     pub readback_latency_s: f64,
     /// Bandwidth of large read-backs, bytes per second.
@@ -87,7 +100,7 @@ impl Sample {
     /// A timing of microbenchmark `mb`, with its op's cost as the cost model counts it.
     pub fn of(mb: &super::suite::Microbench, time_s: f64) -> Sample {
         let c = &mb.workload.node(mb.op()).cost;
-        Sample { label: mb.label.clone(), kind: mb.kind(), class: c.class, flops: c.flops, bytes: c.bytes(), kernels: c.kernels, gemm: c.gemm, fold: c.fold, time_s }
+        Sample { label: mb.label.clone(), kind: mb.kind(), class: c.class, flops: c.flops, bytes: c.bytes(), kernels: c.kernels, gemm: c.gemm, fold: c.fold, broadcast: c.broadcast, time_s }
     }
 }
 
@@ -108,6 +121,48 @@ impl Measurements {
         }
         matched
     }
+
+    /// Folds another calibration of the same adapter into this one, keeping the fastest of each timing: each
+    /// microbenchmark (by label), each host-work size, the dispatch, gap, submission and read-back probes.
+    /// Calibrations taken at different times of a shared machine then count as passes of one calibration
+    /// (as `Effort::rounds` inside one), and can be interleaved with workload runs so that both see the same
+    /// spells of the machine. Fails, naming the field, when `other` describes another adapter or kernel build.
+    pub fn merge(&mut self, other: &Measurements) -> Result<(), DeriveError> {
+        let same = [
+            ("adapter", self.adapter == other.adapter),
+            ("backend", self.backend == other.backend),
+            ("compute_units", self.compute_units == other.compute_units),
+            ("gemm_tile", self.gemm_tile == other.gemm_tile),
+            ("host_threads", self.host_threads == other.host_threads),
+        ];
+        if let Some((field, _)) = same.iter().find(|(_, ok)| !ok) {
+            return Err(DeriveError(format!("`{field}` differs: the measurements are of different adapters or builds")));
+        }
+        for s in &other.samples {
+            match self.samples.iter_mut().find(|t| t.label == s.label) {
+                Some(t) => t.time_s = t.time_s.min(s.time_s),
+                None => self.samples.push(s.clone()),
+            }
+        }
+        for h in &other.host {
+            match self.host.iter_mut().find(|g| (g.flops, g.bytes, g.threads) == (h.flops, h.bytes, h.threads)) {
+                Some(g) => g.time_s = g.time_s.min(h.time_s),
+                None => self.host.push(*h),
+            }
+        }
+        self.dispatch_s = self.dispatch_s.min(other.dispatch_s);
+        self.gap_s = self.gap_s.min(other.gap_s);
+        self.submit_s = self.submit_s.min(other.submit_s);
+        self.submit_long_s = match (self.submit_long_s, other.submit_long_s) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.readback_latency_s = self.readback_latency_s.min(other.readback_latency_s);
+        self.readback_bytes_per_s = self.readback_bytes_per_s.max(other.readback_bytes_per_s);
+        self.max_buffer_bytes = self.max_buffer_bytes.min(other.max_buffer_bytes);
+        self.date = self.date.clone().max(other.date.clone());
+        Ok(())
+    }
 }
 
 /// The plane fitted to one group of samples, with how well it reproduces them.
@@ -116,8 +171,9 @@ pub struct KindFit {
     pub kind: String,
     pub samples: usize,
     /// Seconds, seconds per (wave-adjusted) FLOP, seconds per byte, seconds per inverse wave utilization,
-    /// seconds per (wave-adjusted) FLOP over k (the per-output cost).
-    pub coefficients: [f64; 5],
+    /// seconds per (wave-adjusted) FLOP over k (the per-output cost), seconds per (wave-adjusted) FLOP over
+    /// the tile's columns (the gather cost).
+    pub coefficients: [f64; 6],
     /// Mean absolute relative error of the plane on its own samples.
     pub fit_error: f64,
     /// Worst relative error of the plane on its own samples.
@@ -148,7 +204,7 @@ impl std::fmt::Display for DeriveError {
 
 /// A device with these peaks and the measured shape, for wave quantization while fitting.
 fn template(m: &Measurements) -> Device {
-    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0 };
+    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0 };
     Device {
         name: "gpu".into(),
         kind: DeviceKind::Gpu,
@@ -163,6 +219,7 @@ fn template(m: &Measurements) -> Device {
         gemm_tile: m.gemm_tile,
         efficiency: EfficiencyTable { matmul: flat, conv: flat, elementwise: flat, reduction: flat, movement: flat },
         kernel_efficiency: BTreeMap::new(),
+        broadcast_efficiency: BTreeMap::new(),
         overlap_compute_memory: false,
         tile_quantization: true,
         gemm_paths: wgpu_gemm_paths(m.gemm_tile),
@@ -185,6 +242,10 @@ const GEMM_KINDS: [&str; 4] = ["linear", "matmul", "gru_cell", "lstm_cell"];
 const CONV_KINDS: [&str; 3] = ["conv1d", "conv2d", "conv3d"];
 /// Paths whose speed differs from their kinds' usual kernel: fitted to curves of their own.
 const SCALAR_PATHS: [&str; 2] = ["scalar", "conv_scalar"];
+
+/// The fit key's suffix of element-wise ops whose operands broadcast (their curves go to
+/// `Device::broadcast_efficiency`).
+const BROADCAST: &str = "broadcast";
 
 /// Op kinds whose kernels fold long rows in a workgroup and short ones in an invocation.
 const FOLD_KINDS: [&str; 6] = ["reduce_mean", "reduce_sum", "reduce_max", "softmax", "layer_norm", "instance_norm"];
@@ -225,8 +286,12 @@ pub fn wgpu_gemm_paths(vec4_tile: [u32; 2]) -> Vec<GemmPath> {
     ]
 }
 
-/// The curve a sample is fitted into: its kind's, or `kind@path` for a kind on a path of its own speed.
+/// The curve a sample is fitted into: its kind's, or `kind@path` for a kind on a path of its own speed
+/// (`kind@broadcast` for an element-wise op whose operands broadcast).
 fn fit_key(s: &Sample, dev: &Device) -> String {
+    if s.broadcast {
+        return format!("{}@{BROADCAST}", s.kind);
+    }
     match s.gemm.as_ref().and_then(|g| dev.gemm_path(&s.kind, g)) {
         Some(p) if SCALAR_PATHS.contains(&p.name.as_str()) => format!("{}@{}", s.kind, p.name),
         Some(_) => s.kind.clone(),
@@ -237,18 +302,21 @@ fn fit_key(s: &Sample, dev: &Device) -> String {
     }
 }
 
-/// `[1, F / (tile · wave), B, 1 / wave, F / (tile · wave · k)]` of a sample on `dev`, as the cost model
-/// charges it: a GEMM pays for whole tiles (and whole packs of input channels), its half-saturation cost for
-/// idle units, and every (padded) output element a `k_overhead` (the last column, twice the padded outputs
-/// per wave); a reduction's outputs (its FLOPs over its fold) pay the same.
-fn features(s: &Sample, dev: &Device) -> [f64; 5] {
-    let (wave, tiles, k) = s.gemm.as_ref().map_or((1.0, 1.0, s.fold.unwrap_or(0) as f64), |g| {
+/// `[1, F / (tile · wave), B, 1 / wave, F / (tile · wave · k), F / (tile · wave · tile columns)]` of a
+/// sample on `dev`, as the cost model charges it: a GEMM pays for whole tiles (and whole packs of input
+/// channels), its half-saturation cost for idle units, and every (padded) output element a `k_overhead`
+/// (the fifth column, twice the padded outputs per wave); a reduction's outputs (its FLOPs over its fold)
+/// pay the same. The last column is a convolution's gathered input values, per tile of output columns
+/// (`gather_overhead`): zero for kernels that do not gather.
+fn features(s: &Sample, dev: &Device) -> [f64; 6] {
+    let (wave, tiles, k, tile_n) = s.gemm.as_ref().map_or((1.0, 1.0, s.fold.unwrap_or(0) as f64, 0.0), |g| {
         let path = dev.gemm_path(&s.kind, g);
         let tile = gemm_tile_of(g, dev, path);
-        (wave_utilization(g, dev, tile), tile_utilization(g, dev, tile) * path.map_or(1.0, |p| p.pack_utilization(g)), g.k as f64)
+        let gathers = path.is_some() && CONV_KINDS.contains(&s.kind.as_str());
+        (wave_utilization(g, dev, tile), tile_utilization(g, dev, tile) * path.map_or(1.0, |p| p.pack_utilization(g)), g.k as f64, if gathers { f64::from(tile[1]) } else { 0.0 })
     });
     let padded = s.flops as f64 / (wave * tiles);
-    [1.0, padded, s.bytes as f64, 1.0 / wave, if k > 0.0 { padded / k } else { 0.0 }]
+    [1.0, padded, s.bytes as f64, 1.0 / wave, if k > 0.0 { padded / k } else { 0.0 }, if tile_n > 0.0 { padded / tile_n } else { 0.0 }]
 }
 
 /// What a fit takes as known: FLOPs (and padded outputs) charged at a known cost, and only the fixed and
@@ -263,17 +331,17 @@ struct FlopCost {
 
 /// Fits a group's plane; with `known` given, FLOPs are charged at that cost and only the fixed and per-byte
 /// costs are fitted. A free fit of a GEMM-like kind keeps a cost per FLOP.
-fn fit_group(kind: &str, rows: &[([f64; 5], f64)], known: Option<FlopCost>) -> Option<KindFit> {
+fn fit_group(kind: &str, rows: &[([f64; 6], f64)], known: Option<FlopCost>) -> Option<KindFit> {
     let free = || if compute_heavy(kind) { fit_nonnegative_with(rows, &[1]).or_else(|| fit_nonnegative(rows)) } else { fit_nonnegative(rows) };
     let c = match known {
         None => match free()? {
-            // A GEMM's per-output cost is a k overhead only on top of a per-FLOP cost: without one, fit
-            // without it. (A reduction's per-output cost stands alone: its curve charges it through a
+            // A GEMM's per-output and gather costs are overheads only on top of a per-FLOP cost: without one,
+            // fit without them. (A reduction's per-output cost stands alone: its curve charges it through a
             // compute term that costs nothing per FLOP.)
-            c if compute_heavy(kind) && c[1] == 0.0 && c[4] > 0.0 => {
+            c if compute_heavy(kind) && c[1] == 0.0 && (c[4] > 0.0 || c[5] > 0.0) => {
                 let four: Vec<([f64; 4], f64)> = rows.iter().map(|(f, t)| ([f[0], f[1], f[2], f[3]], *t)).collect();
                 let [a, b, c, d] = fit_nonnegative(&four)?;
-                [a, b, c, d, 0.0]
+                [a, b, c, d, 0.0, 0.0]
             }
             c => c,
         },
@@ -281,14 +349,14 @@ fn fit_group(kind: &str, rows: &[([f64; 5], f64)], known: Option<FlopCost>) -> O
         Some(k) if k.per_output == 0.0 && rows.iter().any(|(f, _)| f[4] > 0.0) => {
             let rest: Vec<([f64; 4], f64)> = rows.iter().map(|(f, t)| ([f[0], f[2], f[3], f[4]], (t - f[1] * k.per_flop).max(1e-9))).collect();
             let [a, c, d, e] = fit_nonnegative(&rest)?;
-            [a, k.per_flop, c, d, e]
+            [a, k.per_flop, c, d, e, 0.0]
         }
         Some(k) => {
             // What is left after the FLOPs, kept positive (a time at least a nanosecond).
             // (The wave-scaled constant is the constant itself for ops that are no GEMM.)
             let rest: Vec<([f64; 3], f64)> = rows.iter().map(|(f, t)| ([f[0], f[2], f[3]], (t - f[1] * k.per_flop - f[4] * k.per_output).max(1e-9))).collect();
             let [a, c, d] = fit_nonnegative(&rest)?;
-            [a, k.per_flop, c, d, k.per_output]
+            [a, k.per_flop, c, d, k.per_output, 0.0]
         }
     };
     let errs: Vec<f64> = rows.iter().map(|(f, t)| (f.iter().zip(&c).map(|(x, k)| x * k).sum::<f64>() / t - 1.0).abs()).collect();
@@ -320,7 +388,7 @@ fn compute_heavy(key: &str) -> bool {
 /// whose weight streams within its FLOP time) gets [`NO_COST`]. A class curve, a fallback for kinds never
 /// measured, stays within the peaks.
 fn curve(fit: &KindFit, peak: f64, bw: f64, capped: bool) -> Efficiency {
-    let [a, b, c, d, e] = fit.coefficients;
+    let [a, b, c, d, e, g] = fit.coefficients;
     let cap = |x: f64| if capped { x.min(1.0) } else { x };
     // (A cost so small that its rate beats the peak a thousand times over is no cost: the same NO_COST, so
     // that the curve stays within what a hardware description accepts.)
@@ -339,7 +407,8 @@ fn curve(fit: &KindFit, peak: f64, bw: f64, capped: bool) -> Efficiency {
     // The per-output cost in multiply-adds at the per-FLOP cost the curve charges (the fitted one, or the
     // peak's where that is slower).
     let k_overhead = e * peak * compute;
-    Efficiency { compute, compute_half_mflop, memory, memory_half_kb, k_overhead }
+    let gather_overhead = g * peak * compute;
+    Efficiency { compute, compute_half_mflop, memory, memory_half_kb, k_overhead, gather_overhead }
 }
 
 /// Derives the hardware description from measurements.
@@ -356,14 +425,18 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
             return Err(DeriveError(format!("microbenchmark `{}` has no valid time ({} s)", s.label, s.time_s)));
         }
         by_kind.entry(fit_key(s, &gpu)).or_default().push(s);
-        by_class.entry(s.class).or_default().push(s);
+        // (A class curve is the fallback of kinds never measured, with operands of the output's shape: the
+        // strided kernel of broadcast operands would drag it down.)
+        if !s.broadcast {
+            by_class.entry(s.class).or_default().push(s);
+        }
     }
     // Each sample less its kernels' dispatch cost (kinds launch one or more kernels depending on shape), so the
     // fitted constant is what a kind costs beyond its dispatches. A sample that costs hardly more than its
     // dispatches (less than a fifth of its time beyond them) says nothing about the rest but the jitter of
     // the dispatch: a fit of relative errors would chase it, so it is left out.
     let dispatch = m.dispatch_s;
-    let rows = |v: &[&Sample]| -> Vec<([f64; 5], f64)> {
+    let rows = |v: &[&Sample]| -> Vec<([f64; 6], f64)> {
         v.iter()
             .map(|s| (features(s, &gpu), s.time_s - f64::from(s.kernels) * dispatch, s.time_s))
             .filter(|(_, beyond, t)| *beyond >= MIN_BEYOND_DISPATCH * t)
@@ -412,8 +485,14 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
         f.coefficients[col] > 0.0 && x[col] * f.coefficients[col] >= 0.5 * total
     };
     // Kinds measured at four sizes or more are trusted first: three points may still fit a fast rate.
+    // (A kind that pays for gathering its inputs apart from its FLOPs has a per-FLOP rate of the
+    // multiply-adds alone, which no op reaches: it is not the peak.)
     let fastest = |kinds: &[KindFit], col: usize, min_samples: usize| {
-        kinds.iter().filter(|f| f.samples >= min_samples && carries(f, col, &by_kind[&f.kind])).map(|f| 1.0 / f.coefficients[col]).fold(0.0, f64::max)
+        kinds
+            .iter()
+            .filter(|f| f.samples >= min_samples && f.coefficients[5] == 0.0 && carries(f, col, &by_kind[&f.kind]))
+            .map(|f| 1.0 / f.coefficients[col])
+            .fold(0.0, f64::max)
     };
     let trusted = |kinds: &[KindFit], col: usize| Some(fastest(kinds, col, 4)).filter(|&x| x > 0.0).unwrap_or_else(|| fastest(kinds, col, 3));
     let peak = trusted(&kinds, 1);
@@ -449,7 +528,7 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     gpu.peak_tflops.insert("fp32".into(), peak / 1e12);
     gpu.mem_bw_gbs = bw / 1e9;
     gpu.kernel_overhead_us = overhead_s * 1e6;
-    let default_curve = Efficiency { compute: 0.5, compute_half_mflop: 0.0, memory: 0.5, memory_half_kb: 0.0, k_overhead: 0.0 };
+    let default_curve = Efficiency { compute: 0.5, compute_half_mflop: 0.0, memory: 0.5, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0 };
     let class_curve = |c: OpClass| {
         classes.iter().find(|(k, _)| *k == c).map_or(default_curve, |(_, f)| curve(f, peak, bw, true))
     };
@@ -463,6 +542,9 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     for f in &kinds {
         let c = curve(f, peak, bw, false);
         match f.kind.split_once('@') {
+            Some((kind, BROADCAST)) => {
+                gpu.broadcast_efficiency.insert(kind.to_string(), c);
+            }
             Some((kind, path)) => {
                 if let Some(p) = gpu.gemm_paths.iter_mut().find(|p| p.name == path) {
                     p.efficiency.insert(kind.to_string(), c);
@@ -494,13 +576,17 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     if !(link.bw_gbs > 0.0 && link.latency_us >= 0.0) {
         return Err(DeriveError(format!("read-back bandwidth must be positive, got {} GB/s", link.bw_gbs)));
     }
+    // A submission's latency grows with its kernels: the two chains give the slope and the fixed rest.
+    let submit_per_kernel_s = m.submit_long_s.map_or(0.0, |long| ((long - m.submit_s) / (CHAIN_LONG - CHAIN_SHORT) as f64).max(0.0));
+    let submit_fixed_s = (m.submit_s - CHAIN_SHORT as f64 * submit_per_kernel_s).max(0.0);
     let runtime = Runtime {
         name: "wgpu".into(),
         description: "wgpu: one in-order queue, every op a compute pass, the whole inference one submission".into(),
         streams: Streams::Single,
         op_overhead_us: 0.0,
         launch_overhead_us: 0.0,
-        sync_overhead_us: m.submit_s.max(0.0) * 1e6,
+        sync_overhead_us: submit_fixed_s * 1e6,
+        submit_per_kernel_us: submit_per_kernel_s * 1e6,
         input_copy: false,
         conv_math: "fp32".into(),
         matmul_math: "fp32".into(),
@@ -529,19 +615,19 @@ fn class_name(c: OpClass) -> &'static str {
 /// The host CPU from the host-work timings: single-threaded samples give one core's rates.
 fn derive_host(m: &Measurements) -> Result<(Device, KindFit), DeriveError> {
     let units = m.host_threads.max(1);
-    let rows: Vec<([f64; 5], f64)> = m
+    let rows: Vec<([f64; 6], f64)> = m
         .host
         .iter()
         .filter(|h| h.threads == 1)
-        .map(|h| ([1.0, h.flops as f64, h.bytes as f64, 0.0, 0.0], h.time_s))
+        .map(|h| ([1.0, h.flops as f64, h.bytes as f64, 0.0, 0.0, 0.0], h.time_s))
         .collect();
     let fit = fit_group("host_work", &rows, None).ok_or_else(|| DeriveError("no single-threaded host-work timings to fit the host CPU".into()))?;
-    let [a, b, c, _, _] = fit.coefficients;
+    let [a, b, c, _, _, _] = fit.coefficients;
     // One thread gets 1/units of the compute peak and min(1, 8/units) of the bandwidth in the cost model.
     let bw_share = (crate::predict::cost_model::SINGLE_CORE_BANDWIDTH_CORES / f64::from(units)).min(1.0);
     let per_core = if b > 0.0 { 1.0 / b } else { 1e12 };
     let bw = if c > 0.0 { 1.0 / (c * bw_share) } else { 1e12 };
-    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0 };
+    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0 };
     let cpu = Device {
         name: "cpu".into(),
         kind: DeviceKind::Cpu,
@@ -557,6 +643,7 @@ fn derive_host(m: &Measurements) -> Result<(Device, KindFit), DeriveError> {
         gemm_tile: [128, 128],
         efficiency: EfficiencyTable { matmul: flat, conv: flat, elementwise: flat, reduction: flat, movement: flat },
         kernel_efficiency: BTreeMap::new(),
+        broadcast_efficiency: BTreeMap::new(),
         overlap_compute_memory: false,
         tile_quantization: false,
         gemm_paths: vec![],
@@ -615,7 +702,7 @@ mod tests {
     use crate::predict::cost_model::{op_time_with, DeviceRates};
 
     fn eff(compute: f64, compute_half_mflop: f64, memory: f64, memory_half_kb: f64) -> Efficiency {
-        Efficiency { compute, compute_half_mflop, memory, memory_half_kb, k_overhead: 0.0 }
+        Efficiency { compute, compute_half_mflop, memory, memory_half_kb, k_overhead: 0.0, gather_overhead: 0.0 }
     }
 
     /// A lock-step device with known figures: 20 GFLOP/s, 10 GB/s, 50 us per kernel plus a 5 us gap.
@@ -633,13 +720,16 @@ mod tests {
         };
         d.kernel_efficiency.insert("linear".into(), eff(1.0, 2.0, 0.8, 0.0));
         d.kernel_efficiency.insert("relu".into(), eff(1.0, 0.0, 1.0, 64.0));
+        // A broadcast add streams at 15 % of the bandwidth, a same-shape one at the class's 70 %.
+        d.broadcast_efficiency.insert("add".into(), eff(1.0, 0.0, 0.15, 16.0));
         // The scalar GEMM (odd k or n) runs at 30 % of the peak.
         d.gemm_paths.iter_mut().find(|p| p.name == "scalar").unwrap().efficiency.insert("linear".into(), eff(0.3, 0.0, 0.8, 0.0));
         // Recurrent cells run their GEMM on the linear kernel: its compute curve, their own memory one.
         d.kernel_efficiency.insert("gru_cell".into(), eff(1.0, 2.0, 0.6, 0.0));
         d.kernel_efficiency.insert("lstm_cell".into(), eff(1.0, 2.0, 0.5, 0.0));
-        // Each output element of a convolution costs 16 more multiply-adds.
-        d.kernel_efficiency.insert("conv2d".into(), Efficiency { k_overhead: 16.0, ..eff(0.6, 5.0, 0.5, 0.0) });
+        // Each output element of a convolution costs 16 more multiply-adds, and each input value it gathers
+        // for a tile 24.
+        d.kernel_efficiency.insert("conv2d".into(), Efficiency { k_overhead: 16.0, gather_overhead: 24.0, ..eff(0.6, 5.0, 0.5, 0.0) });
         // Each output of a mean costs 2 us (40,000 FLOPs at 20 GFLOP/s) beyond what it folds: a workgroup
         // and its tree per output row.
         d.kernel_efficiency.insert("reduce_mean".into(), Efficiency { k_overhead: 40_000.0, ..eff(1.0, 0.0, 0.5, 0.0) });
@@ -650,6 +740,7 @@ mod tests {
             op_overhead_us: 0.0,
             launch_overhead_us: 0.0,
             sync_overhead_us: 0.0,
+            submit_per_kernel_us: 0.0,
             input_copy: false,
             conv_math: "fp32".into(),
             matmul_math: "fp32".into(),
@@ -669,6 +760,7 @@ mod tests {
             dispatch_s: 50e-6,
             gap_s: 5e-6,
             submit_s: 120e-6,
+            submit_long_s: None,
             readback_latency_s: 200e-6,
             readback_bytes_per_s: 4e9,
             host_threads: 2,
@@ -722,9 +814,48 @@ mod tests {
     }
 
     #[test]
+    fn submission_latency_splits_into_fixed_and_per_kernel_costs() {
+        // 120 us for 16 kernels, 680 us for 128: 5 us per kernel and 40 us fixed.
+        let (_, _, mut m) = synthetic();
+        m.submit_long_s = Some(680e-6);
+        let rt = derive(&m).unwrap().runtime;
+        assert!((rt.submit_per_kernel_us - 5.0).abs() < 1e-9 && (rt.sync_overhead_us - 40.0).abs() < 1e-9, "{rt:?}");
+        // Measurements of an older version, with one chain only, charge the whole latency once.
+        m.submit_long_s = None;
+        let rt = derive(&m).unwrap().runtime;
+        assert!(rt.submit_per_kernel_us == 0.0 && (rt.sync_overhead_us - 120.0).abs() < 1e-9, "{rt:?}");
+    }
+
+    #[test]
+    fn merged_calibrations_keep_the_fastest_of_each_timing() {
+        let benches = suite(Depth::Full).unwrap();
+        let (a, b, c) = (&benches[0], &benches[1], &benches[2]);
+        let host = |t: f64| HostSample { flops: 1_000_000, bytes: 0, threads: 1, time_s: t };
+        let mut first = measurements(vec![Sample::of(a, 2e-3), Sample::of(b, 5e-3)], vec![host(4e-4)]);
+        let mut second = measurements(vec![Sample::of(b, 3e-3), Sample::of(c, 7e-3)], vec![host(5e-4), HostSample { bytes: 4096, ..host(6e-4) }]);
+        second.dispatch_s = 40e-6;
+        second.submit_long_s = Some(700e-6);
+        second.readback_latency_s = 300e-6;
+        second.readback_bytes_per_s = 5e9;
+        second.date = "2026-11-29".into();
+        first.merge(&second).unwrap();
+        let times: Vec<(&str, f64)> = first.samples.iter().map(|s| (s.label.as_str(), s.time_s)).collect();
+        assert_eq!(times, [(a.label.as_str(), 2e-3), (b.label.as_str(), 3e-3), (c.label.as_str(), 7e-3)]);
+        assert_eq!(first.host.iter().map(|h| h.time_s).collect::<Vec<_>>(), [4e-4, 6e-4]);
+        assert_eq!((first.dispatch_s, first.gap_s, first.readback_latency_s, first.readback_bytes_per_s), (40e-6, 5e-6, 200e-6, 5e9));
+        assert_eq!(first.date, "2026-11-29");
+        // (A chain only one of them timed is taken from that one.)
+        assert_eq!(first.submit_long_s, Some(700e-6));
+        // Another adapter's measurements do not merge.
+        let other = Measurements { compute_units: 16, ..measurements(vec![], vec![]) };
+        let e = first.merge(&other).unwrap_err();
+        assert!(e.0.contains("compute_units"), "{e}");
+    }
+
+    #[test]
     fn a_negligible_fitted_cost_gives_a_curve_the_hardware_file_accepts() {
         // A per-byte cost of 1e-19 s/B on a 1.5 GB/s device is a rate 6.7 million times the bandwidth.
-        let fit = KindFit { kind: "gru_cell".into(), samples: 7, coefficients: [0.0, 1.0 / 30e9, 1e-19, 0.0, 3e-9], fit_error: 0.0, worst_error: 0.0 };
+        let fit = KindFit { kind: "gru_cell".into(), samples: 7, coefficients: [0.0, 1.0 / 30e9, 1e-19, 0.0, 3e-9, 0.0], fit_error: 0.0, worst_error: 0.0 };
         let c = curve(&fit, 30e9, 1.5e9, false);
         assert_eq!(c.memory, NO_COST);
         assert!((c.compute - 1.0).abs() < 1e-12 && (c.k_overhead - 90.0).abs() < 1e-9, "{c:?}");
@@ -746,7 +877,10 @@ mod tests {
         // exactly: convolutions with a large half-saturation size come out within a few percent.
         let conv = &c.gpu.kernel_efficiency["conv2d"];
         assert!((conv.compute / 0.6 - 1.0).abs() < 0.03 && (conv.memory / 0.5 - 1.0).abs() < 0.12, "{conv:?}");
-        assert!((conv.k_overhead / 16.0 - 1.0).abs() < 0.1, "{conv:?}");
+        assert!((conv.k_overhead / 16.0 - 1.0).abs() < 0.1 && (conv.gather_overhead / 24.0 - 1.0).abs() < 0.1, "{conv:?}");
+        // Broadcast adds get their own curve, same-shape ones keep the kind's.
+        let (add, broadcast_add) = (&c.gpu.kernel_efficiency["add"], &c.gpu.broadcast_efficiency["add"]);
+        assert!((add.memory / 0.7 - 1.0).abs() < 0.05 && (broadcast_add.memory / 0.15 - 1.0).abs() < 0.05, "{add:?} {broadcast_add:?}");
         // The scalar GEMM's own curve lands in its path.
         let scalar = &c.gpu.gemm_paths.iter().find(|p| p.name == "scalar").unwrap().efficiency["linear"];
         assert!((scalar.compute / 0.3 - 1.0).abs() < 0.03, "{scalar:?}");
@@ -758,7 +892,7 @@ mod tests {
             let got = op_time_with(&n.cost, &fitted, Some(&mb.kind())).total_s;
             // (A kind with three sizes does not fix all five coefficients, and a kind fitted with no cost per
             // byte is charged its bytes at the peak: a few percent.)
-            assert!((got / want - 1.0).abs() < 0.05, "{}: {got} vs {want}", mb.label);
+            assert!((got / want - 1.0).abs() < 0.05, "{}: {got} vs {want} (peak {}, bw {})", mb.label, c.gpu.peak_flops("fp32"), c.gpu.mem_bw());
         }
         for k in &c.kinds {
             assert!(k.worst_error < 0.02, "{k:?}");

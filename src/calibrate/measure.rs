@@ -1,6 +1,6 @@
 //! Running the microbenchmarks on a wgpu adapter and the host-work stand-in on the CPU.
 
-use super::derive::{HostSample, Measurements, Sample};
+use super::derive::{HostSample, Measurements, Sample, CHAIN_LONG, CHAIN_SHORT};
 use super::median;
 use super::suite::{cache_flush, dispatch_chain, Microbench};
 use crate::error::{Error, Result};
@@ -68,8 +68,9 @@ pub fn measure(gpu: &Gpu, suite: &[Microbench], effort: Effort, mut progress: im
     // The fastest time of each microbenchmark so far (None: not runnable on this build).
     let mut best_times: Vec<Option<f64>> = vec![Some(f64::INFINITY); suite.len()];
     let rounds = effort.rounds.max(1);
-    let chain = Executor::new(gpu, &dispatch_chain(16)?)?;
-    let (mut dispatch, mut gap, mut submit) = (Vec::new(), Vec::new(), Vec::new());
+    let chain = Executor::new(gpu, &dispatch_chain(CHAIN_SHORT)?)?;
+    let long_chain = Executor::new(gpu, &dispatch_chain(CHAIN_LONG)?)?;
+    let (mut dispatch, mut gap, mut submit, mut submit_long) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         for (mb, best) in suite.iter().zip(&mut best_times) {
             let Some(so_far) = *best else { continue };
@@ -89,7 +90,7 @@ pub fn measure(gpu: &Gpu, suite: &[Microbench], effort: Effort, mut progress: im
             // compares workloads at their fastest iteration too).
             *best = Some(runs.iter().map(|r| r.ops[step].1 - r.ops[step].0).fold(so_far, f64::min));
         }
-        // The smallest kernel, and a chain of them: the gap between passes and the submission latency.
+        // The smallest kernel, and chains of them: the gap between passes and the submission latency.
         progress(&format!("dispatch chain (pass {}/{rounds})", round + 1));
         for r in &iterations(&chain, None, effort)? {
             let n = r.ops.len();
@@ -98,6 +99,10 @@ pub fn measure(gpu: &Gpu, suite: &[Microbench], effort: Effort, mut progress: im
             dispatch.push(busy / n as f64);
             gap.push((span - busy) / (n - 1) as f64);
             submit.push(r.wall_s - span);
+        }
+        // A longer chain: what each kernel adds to the submission latency.
+        for r in &iterations(&long_chain, None, effort)? {
+            submit_long.push(r.wall_s - (r.ops[CHAIN_LONG - 1].1 - r.ops[0].0));
         }
     }
     let samples = suite.iter().zip(&best_times).filter_map(|(mb, t)| t.map(|time_s| Sample::of(mb, time_s))).collect();
@@ -118,6 +123,7 @@ pub fn measure(gpu: &Gpu, suite: &[Microbench], effort: Effort, mut progress: im
         dispatch_s: fastest(&dispatch),
         gap_s: fastest(&gap).max(0.0),
         submit_s: fastest(&submit).max(0.0),
+        submit_long_s: Some(fastest(&submit_long).max(0.0)),
         readback_latency_s: latency,
         readback_bytes_per_s: bandwidth,
         host_threads: threads,

@@ -15,24 +15,32 @@ pub struct CalibrateArgs {
     /// Write the fitted hardware description here (default: stdout; the report then goes to stderr).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// A few sizes per op kind instead of the full range, timed in one pass over the suite instead of three
-    /// (about a tenth of the time).
+    /// A few sizes per op kind instead of the full range, timed in one pass over the suite (about a tenth of
+    /// the time).
     #[arg(long)]
     pub quick: bool,
+    /// Passes over the suite; each microbenchmark keeps its fastest time over all of them (default: 3, or 1
+    /// with --quick). On a shared machine passes minutes apart let each find a quiet moment.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub passes: Option<u32>,
     /// Also save the raw measurements as JSON, to refit later with `--from-raw`.
     #[arg(long, value_name = "FILE")]
     pub raw: Option<PathBuf>,
-    /// Fit saved measurements instead of measuring (no adapter needed).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["adapter", "quick", "raw"])]
-    pub from_raw: Option<PathBuf>,
+    /// Fit saved measurements instead of measuring (no adapter needed). Several files (comma-separated or
+    /// repeated) of the same adapter are merged as passes of one calibration: each timing keeps its fastest.
+    #[arg(long, value_name = "FILE", value_delimiter = ',', conflicts_with_all = ["adapter", "quick", "passes"])]
+    pub from_raw: Vec<PathBuf>,
 }
 
 #[allow(clippy::result_large_err)] // the crate-wide error type, as every subcommand
 pub fn run(a: CalibrateArgs) -> Result<()> {
-    let m = match &a.from_raw {
+    let m = match a.from_raw.split_first() {
         // Saved times, with each op's cost as this version's cost model counts it.
-        Some(path) => {
-            let mut m = read_raw(path)?;
+        Some((first, rest)) => {
+            let mut m = read_raw(first)?;
+            for path in rest {
+                m.merge(&read_raw(path)?).map_err(|e| Error::input(Location::file(path.display().to_string()), format!("cannot merge with {}: {e}", first.display())))?;
+            }
             m.recost(&crate::calibrate::suite::suite(crate::calibrate::suite::Depth::Full)?);
             m
         }
@@ -42,10 +50,12 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
         write_atomic(path, serde_json::to_string_pretty(&m).expect("measurements serialize").as_bytes())?;
     }
     let c = derive(&m).map_err(|e| Error::Unsupported(format!("cannot fit the measurements of `{}`: {e}", m.adapter)))?;
-    let command = match &a.from_raw {
-        Some(_) => "mmbench calibrate --from-raw".to_string(),
-        None if a.quick => "mmbench calibrate --quick".to_string(),
-        None => "mmbench calibrate".to_string(),
+    let command = if !a.from_raw.is_empty() {
+        "mmbench calibrate --from-raw".to_string()
+    } else if a.quick {
+        "mmbench calibrate --quick".to_string()
+    } else {
+        "mmbench calibrate".to_string()
     };
     let yaml = to_yaml(&c, &m, &command);
     let text = report_table(&c, &m);
@@ -78,7 +88,8 @@ fn measure(a: &CalibrateArgs) -> Result<Measurements> {
     let gpu = crate::exec::context::Gpu::new(a.adapter.as_deref())?;
     let benches = suite(if a.quick { Depth::Quick } else { Depth::Full })?;
     // The microbenchmarks and the dispatch chain (in several passes), then two probes: read-back, host work.
-    let effort = if a.quick { Effort { rounds: 1, ..Effort::default() } } else { Effort::default() };
+    let passes = a.passes.map_or(if a.quick { 1 } else { Effort::default().rounds }, |p| p as usize);
+    let effort = Effort { rounds: passes, ..Effort::default() };
     let bar = ProgressBar::new(((benches.len() + 1) * effort.rounds) as u64 + 2);
     bar.set_style(ProgressStyle::with_template("{spinner} {pos}/{len} {wide_bar} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
     let (m, skipped) = measure(&gpu, &benches, effort, |label| {
@@ -103,20 +114,22 @@ fn report_table(c: &Calibration, m: &Measurements) -> String {
     let _ = writeln!(s, "calibrated {} ({}) on {}", m.adapter, m.backend, m.date);
     let _ = writeln!(
         s,
-        "  peaks {:.2} GFLOP/s, {:.2} GB/s; {:.1} us per kernel (+{:.1} us gap), {:.1} us per submission",
+        "  peaks {:.2} GFLOP/s, {:.2} GB/s; {:.1} us per kernel (+{:.1} us gap), {:.1} us per submission (+{:.1} us per kernel)",
         c.gpu.peak_flops("fp32") / 1e9,
         c.gpu.mem_bw_gbs,
         m.dispatch_s * 1e6,
         m.gap_s * 1e6,
-        m.submit_s * 1e6
+        c.runtime.sync_overhead_us,
+        c.runtime.submit_per_kernel_us
     );
     let _ = writeln!(s, "  read-back {:.1} us + {:.2} GB/s; host core {:.2} GFLOP/s, {:.2} GB/s\n", c.link.latency_us, c.link.bw_gbs, c.cpu.peak_flops("fp32") / 1e9 / f64::from(c.cpu.compute_units), c.cpu.mem_bw_gbs);
-    let _ = writeln!(s, "{:<20} {:>4} {:>10} {:>10} {:>10} {:>8} {:>9} {:>9}", "op kind", "n", "extra us", "GFLOP/s", "GB/s", "k extra", "fit err", "worst");
+    let _ = writeln!(s, "{:<20} {:>4} {:>10} {:>10} {:>10} {:>8} {:>8} {:>9} {:>9}", "op kind", "n", "extra us", "GFLOP/s", "GB/s", "k extra", "gather", "fit err", "worst");
     let row = |s: &mut String, f: &KindFit| {
-        let [a, b, c, d, e] = f.coefficients;
+        let [a, b, c, d, e, g] = f.coefficients;
         let rate = |x: f64| if x > 0.0 { format!("{:.2}", 1.0 / x / 1e9) } else { "-".into() };
-        let k_extra = if b > 0.0 && e > 0.0 { format!("{:.0}", e / b) } else { "-".into() };
-        let _ = writeln!(s, "{:<20} {:>4} {:>10.1} {:>10} {:>10} {:>8} {:>8.1}% {:>8.1}%", f.kind, f.samples, (a + d) * 1e6, rate(b), rate(c), k_extra, f.fit_error * 100.0, f.worst_error * 100.0);
+        // Per-output and gather costs in FLOPs at the kind's own rate.
+        let extra = |x: f64| if b > 0.0 && x > 0.0 { format!("{:.0}", x / b) } else { "-".into() };
+        let _ = writeln!(s, "{:<20} {:>4} {:>10.1} {:>10} {:>10} {:>8} {:>8} {:>8.1}% {:>8.1}%", f.kind, f.samples, (a + d) * 1e6, rate(b), rate(c), extra(e), extra(g), f.fit_error * 100.0, f.worst_error * 100.0);
     };
     for f in &c.kinds {
         row(&mut s, f);

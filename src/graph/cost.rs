@@ -89,6 +89,12 @@ pub struct OpCost {
     /// few long ones of the same bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fold: Option<u64>,
+    /// Whether an element-wise op's operands broadcast to its output (a bias, a gate, a mask over
+    /// channels): its kernel finds each operand's element through strides, index arithmetic that costs more
+    /// than the arithmetic itself (a broadcast `mul` streams a sixth of a same-shape one's bytes per second on
+    /// lavapipe). Devices may give such ops curves of their own (`Device::broadcast_efficiency`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub broadcast: bool,
     /// Kernels the op launches (0 for views and inputs; 2 for a recurrent step: GEMM then pointwise).
     pub kernels: u32,
     /// Compute units (cores) the op can use at most, when fewer than the device has: single-threaded host
@@ -107,6 +113,7 @@ impl OpCost {
             class,
             gemm: None,
             fold: None,
+            broadcast: false,
             kernels: u32::from(class.launches_kernel()),
             max_units: None,
         }

@@ -44,6 +44,13 @@ pub struct Efficiency {
     /// (a 1x1 convolution over few channels) slower per FLOP than long ones.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub k_overhead: f64,
+    /// For GEMM kernels that gather their A operand (mmbench's convolution kernel reads each pixel's input
+    /// values tap by tap, with its address and padding checks): what gathering one value for one tile of
+    /// output columns costs, as that many multiply-adds. Each gathered value feeds one multiply-add per
+    /// column of the tile, so the op's FLOPs count `1 + gather_overhead / tile columns` times: a
+    /// convolution to 8 channels (an 8-column tile) pays four times the gathering per FLOP of one to 32.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gather_overhead: f64,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -128,6 +135,10 @@ pub struct Device {
     /// where one kernel performs unlike the rest of its class (fitted by `mmbench calibrate`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub kernel_efficiency: BTreeMap<String, Efficiency>,
+    /// Curves of element-wise kinds (`add`, `mul`, ...) for ops whose operands broadcast (`OpCost::broadcast`),
+    /// where the kernel's index arithmetic makes them slower than same-shape ones; replacing the kind's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub broadcast_efficiency: BTreeMap<String, Efficiency>,
     /// Whether an op's memory traffic overlaps its arithmetic (`true`: time is the larger of the two, as on
     /// GPUs and out-of-order CPUs; `false`: the sum, as for a software Vulkan driver that runs shaders on a
     /// CPU in lockstep).
@@ -307,6 +318,12 @@ pub struct Runtime {
     pub launch_overhead_us: f64,
     /// Cost of one synchronization (an event wait between streams, a blocking copy, the final sync), us.
     pub sync_overhead_us: f64,
+    /// What each kernel of an inference adds to its final synchronization, microseconds: a runtime that
+    /// submits the whole inference at once pays per kernel between submission and the result being back
+    /// (wgpu tracks every pass at submit, and mmbench's timed runs resolve two timestamps per kernel; on
+    /// lavapipe about 5 us per kernel, measured by `mmbench calibrate` on chains of two lengths).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub submit_per_kernel_us: f64,
     /// Whether input tensors are copied from host memory each inference (`.to(device)` per modality).
     #[serde(default = "yes")]
     pub input_copy: bool,
@@ -331,8 +348,9 @@ impl Runtime {
             Streams::Single => "one in-order stream per device: branches run one after another",
             Streams::PerBranch => "one stream per branch: branches may overlap",
         };
+        let submit = if self.submit_per_kernel_us > 0.0 { format!(" (+{:.1} us per kernel at the final one)", self.submit_per_kernel_us) } else { String::new() };
         format!(
-            "{}: {overlap}; {:.1} us per op call + {:.1} us per kernel launch on the host, {:.1} us per sync",
+            "{}: {overlap}; {:.1} us per op call + {:.1} us per kernel launch on the host, {:.1} us per sync{submit}",
             self.name, self.op_overhead_us, self.launch_overhead_us, self.sync_overhead_us
         )
     }
@@ -548,6 +566,7 @@ fn set_numeric(hw: &mut Hardware, key: &str, op: &SetOp) -> bool {
                 "op_overhead_us" => Some(&mut rt.op_overhead_us),
                 "launch_overhead_us" => Some(&mut rt.launch_overhead_us),
                 "sync_overhead_us" => Some(&mut rt.sync_overhead_us),
+                "submit_per_kernel_us" => Some(&mut rt.submit_per_kernel_us),
                 _ => None,
             }
         }
@@ -699,7 +718,7 @@ fn validate(hw: &Hardware, rep: &dyn Report) -> Result<()> {
     }
     for r in &hw.runtimes {
         let base = format!("runtimes.{}", r.name);
-        for (f, x) in [("op_overhead_us", r.op_overhead_us), ("launch_overhead_us", r.launch_overhead_us), ("sync_overhead_us", r.sync_overhead_us)] {
+        for (f, x) in [("op_overhead_us", r.op_overhead_us), ("launch_overhead_us", r.launch_overhead_us), ("sync_overhead_us", r.sync_overhead_us), ("submit_per_kernel_us", r.submit_per_kernel_us)] {
             non_negative(x, &format!("{base}.{f}"), rep)?;
         }
     }
@@ -735,7 +754,8 @@ fn validate_curve(c: &Efficiency, f: &str, loc: &dyn Report, max: f64) -> Result
     }
     non_negative(c.compute_half_mflop, &format!("{f}.compute_half_mflop"), loc)?;
     non_negative(c.memory_half_kb, &format!("{f}.memory_half_kb"), loc)?;
-    non_negative(c.k_overhead, &format!("{f}.k_overhead"), loc)
+    non_negative(c.k_overhead, &format!("{f}.k_overhead"), loc)?;
+    non_negative(c.gather_overhead, &format!("{f}.gather_overhead"), loc)
 }
 
 fn validate_device(d: &Device, base: &str, loc: &dyn Report) -> Result<()> {
@@ -769,6 +789,9 @@ fn validate_device(d: &Device, base: &str, loc: &dyn Report) -> Result<()> {
     }
     for (kind, c) in &d.kernel_efficiency {
         validate_curve(c, &format!("{base}.kernel_efficiency.{kind}"), loc, KIND_EFFICIENCY_MAX)?;
+    }
+    for (kind, c) in &d.broadcast_efficiency {
+        validate_curve(c, &format!("{base}.broadcast_efficiency.{kind}"), loc, KIND_EFFICIENCY_MAX)?;
     }
     for (i, p) in d.gemm_paths.iter().enumerate() {
         let f = format!("{base}.gemm_paths[{i}]");

@@ -161,21 +161,27 @@ pub fn op_time_with(cost: &OpCost, rates: &DeviceRates, kind: Option<&str>) -> O
         .and_then(|k| {
             path.and_then(|p| p.efficiency.get(k))
                 .or_else(|| fold_path.and_then(|p| p.efficiency.get(k)))
+                .or_else(|| if cost.broadcast { dev.broadcast_efficiency.get(k) } else { None })
                 .or_else(|| dev.kernel_efficiency.get(k))
         })
         .unwrap_or_else(|| dev.efficiency.of(cost.class));
-    // A GEMM's output elements, or a reduction's outputs, cost `k_overhead` more FLOPs each (short
-    // reductions run slower).
-    let flops = match cost.reduction_length() {
-        Some(k) if eff.k_overhead > 0.0 => cost.flops as f64 * (1.0 + eff.k_overhead / k as f64),
-        _ => cost.flops as f64,
-    };
-    let bytes = cost.bytes() as f64;
     // (A kernel that reads channels in packs does a whole pack's work for a partial one: padded work too.)
-    let (wave, tiles) = cost.gemm.as_ref().map_or((1.0, 1.0), |g| {
+    let (wave, tiles, tile_n) = cost.gemm.as_ref().map_or((1.0, 1.0, 0), |g| {
         let tile = gemm_tile_of(g, dev, path);
-        (wave_utilization(g, dev, tile), tile_utilization(g, dev, tile) * path.map_or(1.0, |p| p.pack_utilization(g)))
+        (wave_utilization(g, dev, tile), tile_utilization(g, dev, tile) * path.map_or(1.0, |p| p.pack_utilization(g)), tile[1])
     });
+    // A GEMM's output elements, or a reduction's outputs, cost `k_overhead` more FLOPs each (short
+    // reductions run slower); a GEMM that gathers its inputs pays `gather_overhead` per value gathered for
+    // each tile, spread over the tile's columns (narrow convolutions run slower).
+    let mut per_flop = 1.0;
+    if let Some(k) = cost.reduction_length().filter(|_| eff.k_overhead > 0.0) {
+        per_flop += eff.k_overhead / k as f64;
+    }
+    if tile_n > 0 && eff.gather_overhead > 0.0 {
+        per_flop += eff.gather_overhead / f64::from(tile_n);
+    }
+    let flops = cost.flops as f64 * per_flop;
+    let bytes = cost.bytes() as f64;
     // An op limited to fewer units than the device has (single-threaded host code) gets that share of the
     // compute peak. Memory bandwidth does not divide as evenly: one core keeps enough misses in flight to
     // draw several cores' share of a socket's bandwidth, which we take as eight.
@@ -218,7 +224,7 @@ mod tests {
     use crate::hardware::{DeviceKind, Efficiency, EfficiencyTable, Streams};
 
     fn flat(compute: f64, memory: f64) -> Efficiency {
-        Efficiency { compute, compute_half_mflop: 0.0, memory, memory_half_kb: 0.0, k_overhead: 0.0 }
+        Efficiency { compute, compute_half_mflop: 0.0, memory, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0 }
     }
 
     /// A device with round numbers: 10 TFLOP/s fp32, 20 TFLOP/s tf32, 1000 GB/s, 100 units, 2 us per kernel.
@@ -243,6 +249,7 @@ mod tests {
                 movement: flat(1.0, 0.5),
             },
             kernel_efficiency: Default::default(),
+            broadcast_efficiency: Default::default(),
             overlap_compute_memory: true,
             tile_quantization: false,
             gemm_paths: vec![],
@@ -261,6 +268,7 @@ mod tests {
             op_overhead_us: 0.0,
             launch_overhead_us: 0.0,
             sync_overhead_us: 0.0,
+            submit_per_kernel_us: 0.0,
             input_copy: true,
             conv_math: "tf32".into(),
             matmul_math: "fp32".into(),
@@ -368,6 +376,47 @@ mod tests {
     }
 
     #[test]
+    fn broadcast_operands_take_their_own_curve() {
+        // 1 MB at 1000 GB/s: a same-shape mul at the elementwise class's 50 %, a broadcast one at the
+        // device's broadcast curve for `mul` (20 %), 2.5 times slower; a broadcast `add` without a curve of
+        // its own takes the class's.
+        let mut d = device();
+        d.broadcast_efficiency.insert("mul".into(), flat(1.0, 0.2));
+        let rates = DeviceRates::new(&d, &runtime());
+        let same = OpCost { bytes_read: 1_000_000, ..OpCost::of(OpClass::Elementwise) };
+        let broadcast = OpCost { broadcast: true, ..same.clone() };
+        let t = |c: &OpCost, k: &str| op_time_with(c, &rates, Some(k)).memory_s;
+        assert!((t(&same, "mul") - 2e-6).abs() < 1e-15);
+        assert!((t(&broadcast, "mul") - 5e-6).abs() < 1e-15);
+        assert!((t(&broadcast, "add") - 2e-6).abs() < 1e-15);
+    }
+
+    #[test]
+    fn a_gather_overhead_charges_narrow_convolutions_more_per_flop() {
+        // A gather cost of 24 multiply-adds per gathered value: a convolution to 8 channels (an 8-column
+        // tile) counts its FLOPs 1 + 24/8 = 4 times, one to 32 channels (a 32-column tile) 1 + 24/32 times,
+        // one to 64 channels (two 32-column tiles, each gathering the same inputs) also 1 + 24/32 times.
+        // 128 pixels (2 tiles, whole, on 2 units), k = 72 over 8 channels (whole packs), at 20 TFLOP/s (the
+        // runtime's tf32 for convolutions) x 0.5.
+        let mut d = with_paths();
+        d.efficiency.conv.gather_overhead = 24.0;
+        let rates = DeviceRates::new(&d, &runtime());
+        let t = |n: u64| {
+            let g = GemmShape { batch: 1, m: 128, n, k: 72, taps: 9 };
+            op_time_with(&cost(OpClass::Conv, 2 * 128 * n * 72, 0, Some(g)), &rates, Some("conv2d")).compute_s
+        };
+        let flops = |n: f64| 2.0 * 128.0 * n * 72.0;
+        for (n, factor) in [(8, 4.0), (32, 1.75), (64, 1.75)] {
+            let want = flops(n as f64) * factor / 10e12;
+            assert!((t(n) - want).abs() < 1e-12 * want, "n = {n}: {} vs {want}", t(n));
+        }
+        // A GEMM without a gather cost is unchanged.
+        let g = GemmShape { batch: 1, m: 64, n: 64, k: 64, taps: 1 };
+        let linear = op_time_with(&cost(OpClass::Matmul, 2 * 64 * 64 * 64, 0, Some(g)), &rates, Some("linear")).compute_s;
+        assert!((linear - 2.0 * 64f64.powi(3) / 5e12).abs() < 1e-18);
+    }
+
+    #[test]
     fn a_k_overhead_charges_short_reductions_more_per_flop() {
         // 1024 x 1024 x k at 10 TFLOP/s x 0.5: k = 8 with an overhead of 8 costs as k = 16; k = 1024 only
         // 1/128 more.
@@ -422,7 +471,7 @@ mod tests {
         d.gemm_tile = [32, 64];
         d.tile_quantization = true;
         let padded = 2.0 * 64.0 * 1024.0 * 32.0;
-        d.efficiency.matmul = Efficiency { compute: 0.5, compute_half_mflop: padded / 1e6, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0 };
+        d.efficiency.matmul = Efficiency { compute: 0.5, compute_half_mflop: padded / 1e6, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0 };
         let g = GemmShape { batch: 1, m: 1, n: 64, k: 1024, taps: 1 };
         let c = cost(OpClass::Matmul, 2 * 64 * 1024, 0, Some(g));
         let t = op_time(&c, &d, &runtime()).compute_s;
@@ -481,7 +530,7 @@ mod tests {
 
     #[test]
     fn efficiency_curve_saturates() {
-        let e = Efficiency { compute: 0.8, compute_half_mflop: 10.0, memory: 0.8, memory_half_kb: 0.0, k_overhead: 0.0 };
+        let e = Efficiency { compute: 0.8, compute_half_mflop: 10.0, memory: 0.8, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0 };
         assert!((e.compute_at(10e6) - 0.4).abs() < 1e-12);
         assert!(e.compute_at(1e12) > 0.799);
         assert_eq!(e.memory_at(1.0), 0.8);
@@ -498,7 +547,7 @@ mod tests {
     #[test]
     fn kernel_curves_override_the_class_and_lockstep_devices_add_the_terms() {
         let c = cost(OpClass::Elementwise, 1_000_000, 4_000_000, None);
-        let special = Efficiency { compute: 0.1, compute_half_mflop: 0.0, memory: 0.25, memory_half_kb: 0.0, k_overhead: 0.0 };
+        let special = Efficiency { compute: 0.1, compute_half_mflop: 0.0, memory: 0.25, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0 };
         let mut d = device();
         // 4 MB at 1000 GB/s x 0.25 = 16 us (instead of 8 us with the class curve).
         d.kernel_efficiency.insert("relu".into(), special);

@@ -160,6 +160,7 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
     let op_overhead = runtime.op_overhead_us * 1e-6;
     let launch = runtime.launch_overhead_us * 1e-6;
     let sync = runtime.sync_overhead_us * 1e-6;
+    let mut off_host_kernels = 0u64;
 
     for (idx, node) in w.nodes() {
         let i = idx.index();
@@ -288,9 +289,12 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
         // (sweeps).
         let dev_rates = &rates[dev as usize];
         let d = dev_rates.device;
-        let kind = if d.kernel_efficiency.is_empty() && d.gemm_paths.is_empty() && d.fold_paths.is_empty() { None } else { Some(node.op.kind()) };
+        let kind = if d.kernel_efficiency.is_empty() && d.broadcast_efficiency.is_empty() && d.gemm_paths.is_empty() && d.fold_paths.is_empty() { None } else { Some(node.op.kind()) };
         let time = op_time_with(&node.cost, dev_rates, kind.as_deref());
         let on_host = dev == host;
+        if !on_host {
+            off_host_kernels += u64::from(node.cost.kernels);
+        }
         let dispatch = if node.continues_call { 0.0 } else { op_overhead };
         let mut host_cost = dispatch + if on_host { 0.0 } else { f64::from(node.cost.kernels) * launch };
         // A dependency on another stream of a device needs an event wait.
@@ -333,7 +337,8 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
     Ok(Plan {
         ops,
         deps: all_deps,
-        final_sync_s: if runs_off_host { sync } else { 0.0 },
+        // The final sync waits for everything submitted off the host, and pays per kernel submitted.
+        final_sync_s: if runs_off_host { sync + off_host_kernels as f64 * runtime.submit_per_kernel_us * 1e-6 } else { 0.0 },
         max_concurrent: hw.devices.iter().map(|d| d.max_concurrent_kernels).collect(),
         streams_per_device: streams_used.iter().map(|s| s.len() as u32).collect(),
         runtime,

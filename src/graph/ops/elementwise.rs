@@ -73,6 +73,7 @@ impl OpSpec for Binary {
             flops: out.numel(),
             bytes_read: inputs[0].bytes() + inputs[1].bytes(),
             bytes_written: out.bytes(),
+            broadcast: inputs.iter().any(|x| x.shape != out.shape),
             ..OpCost::of(OpClass::Elementwise)
         }
     }
@@ -126,9 +127,12 @@ mod tests {
         let b = TensorInfo::f32([2, 1, 448, 448]);
         let y = m.infer(&[a.clone(), b.clone()]).unwrap();
         assert_eq!(y.shape, vec![2, 3, 448, 448]);
-        let c = m.cost(&[a, b], &y);
+        let c = m.cost(&[a.clone(), b], &y);
         assert_eq!(c.flops, 2 * 3 * 448 * 448);
         assert_eq!(c.bytes_read, 4 * (2 * 3 * 448 * 448 + 2 * 448 * 448));
+        // The mask broadcasts over the channels; a same-shape product does not.
+        assert!(c.broadcast);
+        assert!(!m.cost(&[a.clone(), a.clone()], &a).broadcast);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! [`report`] read traces.
 
 pub mod analysis;
+pub mod backend;
 pub mod calibrate;
 pub mod cli;
 pub mod error;

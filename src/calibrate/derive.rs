@@ -94,6 +94,71 @@ pub struct Measurements {
     /// Logical CPU cores of the host.
     pub host_threads: u32,
     pub host: Vec<HostSample>,
+    /// What an eager framework adds (PyTorch backend); absent for wgpu, whose runtime is its queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eager: Option<EagerProbes>,
+}
+
+/// What `mmbench calibrate --backend torch` measures beyond the suite: eager PyTorch's host costs, copies
+/// and streams, and the kernels each microbenchmark launched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EagerProbes {
+    /// The math mode the suite ran in: `fp32` (strict), `default` (PyTorch's: TF32 convolutions) or `tf32`.
+    pub math: String,
+    /// Host time of one framework call that launches one kernel (`torch.relu` of one element), seconds.
+    pub op_call_s: f64,
+    /// Host time of a framework call that launches nothing (a view), seconds.
+    pub view_call_s: f64,
+    /// The driver's launch inside a framework call (the profiler's `cudaLaunchKernel`), seconds.
+    pub launch_s: f64,
+    /// Host time of the final synchronize after a tiny kernel, seconds.
+    pub sync_s: f64,
+    /// Host-to-device copies of pageable memory: (bytes, seconds).
+    pub copies: Vec<(u64, f64)>,
+    /// A chain of small kernels on one stream, and split over two streams, seconds.
+    pub one_stream_s: Option<f64>,
+    pub two_streams_s: Option<f64>,
+    /// Kernels each microbenchmark's op launched, by label (what the profiler counted).
+    pub kernels: BTreeMap<String, u32>,
+    /// Versions, device, driver and host CPU, as the runner read them.
+    pub environment: serde_json::Value,
+}
+
+impl EagerProbes {
+    /// The framework's host cost of one call beyond its launch, seconds.
+    pub fn op_overhead_s(&self) -> f64 {
+        (self.op_call_s - self.launch_s).max(0.0)
+    }
+
+    /// Host-to-device latency and bandwidth (bytes per second) of pageable copies: a line through the
+    /// fastest timings.
+    pub fn copy_line(&self) -> Option<(f64, f64)> {
+        let pts: Vec<(f64, f64)> = self.copies.iter().map(|&(b, t)| (b as f64, t)).collect();
+        let line = super::fit_line(&pts)?;
+        (line.slope > 0.0).then(|| (line.intercept, 1.0 / line.slope))
+    }
+
+    fn merge(&mut self, other: &EagerProbes) {
+        self.op_call_s = self.op_call_s.min(other.op_call_s);
+        self.view_call_s = self.view_call_s.min(other.view_call_s);
+        self.launch_s = self.launch_s.min(other.launch_s);
+        self.sync_s = self.sync_s.min(other.sync_s);
+        for &(b, t) in &other.copies {
+            match self.copies.iter_mut().find(|c| c.0 == b) {
+                Some(c) => c.1 = c.1.min(t),
+                None => self.copies.push((b, t)),
+            }
+        }
+        let min = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.one_stream_s = min(self.one_stream_s, other.one_stream_s);
+        self.two_streams_s = min(self.two_streams_s, other.two_streams_s);
+        for (k, v) in &other.kernels {
+            self.kernels.entry(k.clone()).or_insert(*v);
+        }
+    }
 }
 
 impl Sample {
@@ -161,6 +226,11 @@ impl Measurements {
         self.readback_bytes_per_s = self.readback_bytes_per_s.max(other.readback_bytes_per_s);
         self.max_buffer_bytes = self.max_buffer_bytes.min(other.max_buffer_bytes);
         self.date = self.date.clone().max(other.date.clone());
+        match (&mut self.eager, &other.eager) {
+            (Some(a), Some(b)) if a.math == b.math => a.merge(b),
+            (None, None) => {}
+            _ => return Err(DeriveError("`eager` differs: the measurements are of different backends or math modes".into())),
+        }
         Ok(())
     }
 }
@@ -205,6 +275,9 @@ impl std::fmt::Display for DeriveError {
 /// A device with these peaks and the measured shape, for wave quantization while fitting.
 fn template(m: &Measurements) -> Device {
     let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0 };
+    // A framework's libraries (cuBLAS, cuDNN) pick their kernels and tiles per shape and say nothing of them:
+    // no kernel paths, no tile quantization, one curve per op kind; and a real GPU runs many kernels at once.
+    let eager = m.eager.is_some();
     Device {
         name: "gpu".into(),
         kind: DeviceKind::Gpu,
@@ -214,16 +287,16 @@ fn template(m: &Measurements) -> Device {
         mem_gb: m.max_buffer_bytes as f64 / 1e9,
         cache_mb: 0.0,
         compute_units: m.compute_units.max(1),
-        max_concurrent_kernels: 1,
+        max_concurrent_kernels: if eager { 128 } else { 1 },
         kernel_overhead_us: 0.0,
         gemm_tile: m.gemm_tile,
         efficiency: EfficiencyTable { matmul: flat, conv: flat, elementwise: flat, reduction: flat, movement: flat },
         kernel_efficiency: BTreeMap::new(),
         broadcast_efficiency: BTreeMap::new(),
         overlap_compute_memory: false,
-        tile_quantization: true,
-        gemm_paths: wgpu_gemm_paths(m.gemm_tile),
-        fold_paths: wgpu_fold_paths(),
+        tile_quantization: !eager,
+        gemm_paths: if eager { vec![] } else { wgpu_gemm_paths(m.gemm_tile) },
+        fold_paths: if eager { vec![] } else { wgpu_fold_paths() },
         tdp_w: None,
         die_mm2: None,
         sources: vec![],
@@ -567,11 +640,19 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     )];
 
     let (cpu, host) = derive_host(m)?;
-    let link = Link {
-        between: ["cpu".into(), "gpu".into()],
-        bw_gbs: m.readback_bytes_per_s / 1e9,
-        latency_us: m.readback_latency_s * 1e6,
-        description: "read-back to the host: copy, submit, map and wait (measured)".into(),
+    let link = match m.eager.as_ref().and_then(|e| e.copy_line()) {
+        Some((latency_s, bytes_per_s)) => Link {
+            between: ["cpu".into(), "gpu".into()],
+            bw_gbs: bytes_per_s / 1e9,
+            latency_us: latency_s * 1e6,
+            description: "host-to-device copies of pageable tensors, `.to(device)` (measured)".into(),
+        },
+        None => Link {
+            between: ["cpu".into(), "gpu".into()],
+            bw_gbs: m.readback_bytes_per_s / 1e9,
+            latency_us: m.readback_latency_s * 1e6,
+            description: "read-back to the host: copy, submit, map and wait (measured)".into(),
+        },
     };
     if !(link.bw_gbs > 0.0 && link.latency_us >= 0.0) {
         return Err(DeriveError(format!("read-back bandwidth must be positive, got {} GB/s", link.bw_gbs)));
@@ -579,7 +660,9 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     // A submission's latency grows with its kernels: the two chains give the slope and the fixed rest.
     let submit_per_kernel_s = m.submit_long_s.map_or(0.0, |long| ((long - m.submit_s) / (CHAIN_LONG - CHAIN_SHORT) as f64).max(0.0));
     let submit_fixed_s = (m.submit_s - CHAIN_SHORT as f64 * submit_per_kernel_s).max(0.0);
-    let runtime = Runtime {
+    let runtime = match &m.eager {
+        Some(e) => eager_runtime(e),
+        None => Runtime {
         name: "wgpu".into(),
         description: "wgpu: one in-order queue, every op a compute pass, the whole inference one submission".into(),
         streams: Streams::Single,
@@ -590,6 +673,7 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
         input_copy: false,
         conv_math: "fp32".into(),
         matmul_math: "fp32".into(),
+        },
     };
     Ok(Calibration {
         gpu,
@@ -600,6 +684,33 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
         classes: classes.into_iter().map(|(_, f)| f).collect(),
         host,
     })
+}
+
+/// The math mode of convolutions and of matmuls under a PyTorch math setting.
+pub fn torch_math(math: &str) -> (&'static str, &'static str) {
+    match math {
+        "default" => ("tf32", "fp32"),
+        "tf32" => ("tf32", "tf32"),
+        _ => ("fp32", "fp32"),
+    }
+}
+
+/// PyTorch eager as measured: the host cost of a framework call and of its launch, the final synchronize,
+/// inputs copied each inference, and the math mode the suite ran in (whose speed the curves carry).
+fn eager_runtime(e: &EagerProbes) -> Runtime {
+    let (conv_math, matmul_math) = torch_math(&e.math);
+    Runtime {
+        name: "eager".into(),
+        description: format!("PyTorch eager, one process, default stream (how MMBench measured), math `{}`: overheads measured", e.math),
+        streams: Streams::Single,
+        op_overhead_us: e.op_overhead_s() * 1e6,
+        launch_overhead_us: e.launch_s * 1e6,
+        sync_overhead_us: e.sync_s * 1e6,
+        submit_per_kernel_us: 0.0,
+        input_copy: true,
+        conv_math: conv_math.into(),
+        matmul_math: matmul_math.into(),
+    }
 }
 
 fn class_name(c: OpClass) -> &'static str {
@@ -634,8 +745,8 @@ fn derive_host(m: &Measurements) -> Result<(Device, KindFit), DeriveError> {
         description: format!("the host CPU ({units} threads), fitted on timings of the host-work stand-in"),
         peak_tflops: [("fp32".to_string(), per_core * f64::from(units) / 1e12)].into_iter().collect(),
         mem_bw_gbs: bw / 1e9,
-        // The CPU adapter and the host share one memory.
-        mem_gb: m.max_buffer_bytes as f64 / 1e9,
+        // The host's memory as the PyTorch runner read it; a CPU adapter and the host share one memory.
+        mem_gb: m.eager.as_ref().and_then(|e| e.environment.get("host_memory_bytes")).and_then(serde_json::Value::as_u64).unwrap_or(m.max_buffer_bytes) as f64 / 1e9,
         cache_mb: 0.0,
         compute_units: units,
         max_concurrent_kernels: 1,
@@ -679,12 +790,28 @@ pub fn to_yaml(c: &Calibration, m: &Measurements, command: &str) -> String {
         default_device: "gpu",
         devices: [("gpu", &c.gpu), ("cpu", &c.cpu)].into_iter().collect(),
         links: vec![&c.link],
-        runtimes: [("wgpu", &c.runtime)].into_iter().collect(),
-        default_runtime: "wgpu",
+        runtimes: [(if m.eager.is_some() { "eager" } else { "wgpu" }, &c.runtime)].into_iter().collect(),
+        default_runtime: if m.eager.is_some() { "eager" } else { "wgpu" },
     };
     let body = serde_yaml::to_string(&file).expect("a hardware description serializes");
+    let machine = m.eager.as_ref().map_or(String::new(), |e| {
+        let env = &e.environment;
+        let field = |k: &str| env.get(k).map_or("?".to_string(), |v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+        format!(
+            "# Machine: {} ({} SMs), driver {}, torch {}, CUDA {}, cuDNN {}, host {} ({} threads), math `{}`.\n",
+            field("device_name"),
+            field("sm_count"),
+            field("driver"),
+            field("torch"),
+            field("cuda"),
+            field("cudnn"),
+            field("host_cpu"),
+            field("host_threads"),
+            e.math
+        )
+    });
     format!(
-        "# Calibrated by `{command}` on {} ({}), {}.\n\
+        "{machine}# Calibrated by `{command}` on {} ({}), {}.\n\
          # Every figure below is FITTED to microbenchmarks (never to the workloads), not taken from a datasheet:\n\
          # {} measurements of {} op kinds; fit error per kind in the calibration report.\n{body}",
         m.adapter,
@@ -765,6 +892,7 @@ mod tests {
             readback_bytes_per_s: 4e9,
             host_threads: 2,
             host,
+            eager: None,
         }
     }
 

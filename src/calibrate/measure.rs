@@ -1,7 +1,7 @@
 //! Running the microbenchmarks on a wgpu adapter and the host-work stand-in on the CPU.
 
 use super::derive::{HostSample, Measurements, Sample, CHAIN_LONG, CHAIN_SHORT};
-use super::median;
+use super::{median, today, Skipped};
 use super::suite::{cache_flush, dispatch_chain, Microbench};
 use crate::error::{Error, Result};
 use crate::exec::context::Gpu;
@@ -45,13 +45,6 @@ fn iterations(exec: &Executor, flush: Option<&Executor>, effort: Effort) -> Resu
         runs.push(exec.iterate()?);
     }
     Ok(runs)
-}
-
-/// A microbenchmark that could not run (an op kind without a kernel on this build): skipped, and said.
-#[derive(Debug, Clone)]
-pub struct Skipped {
-    pub label: String,
-    pub reason: String,
 }
 
 /// Runs every microbenchmark (`effort.rounds` times) and the fixed-cost probes; `progress` is told each
@@ -128,6 +121,7 @@ pub fn measure(gpu: &Gpu, suite: &[Microbench], effort: Effort, mut progress: im
         readback_bytes_per_s: bandwidth,
         host_threads: threads,
         host,
+        eager: None,
     };
     Ok((m, skipped))
 }
@@ -166,40 +160,23 @@ fn readback(gpu: &Gpu) -> Result<(f64, f64)> {
 fn host_samples() -> Vec<HostSample> {
     let mut flush = vec![0.0f32; FLUSH_ELEMENTS];
     let mut v = Vec::new();
-    for flops in [100_000u64, 1_000_000, 10_000_000, 100_000_000] {
-        for bytes in [0u64, 256 << 10, 4 << 20, 32 << 20, 64 << 20] {
-            let elements = (bytes / 4) as usize;
-            let mut scratch = vec![0.0f32; if elements == 0 { host::REGISTER_SET } else { elements }];
-            std::hint::black_box(host::stand_in(&mut scratch, flops, 1));
-            let times: Vec<f64> = (0..5)
-                .map(|_| {
-                    flush.iter_mut().for_each(|x| *x += 1.0);
-                    std::hint::black_box(&mut flush);
-                    let t = Instant::now();
-                    std::hint::black_box(host::stand_in(&mut scratch, flops, 1));
-                    t.elapsed().as_secs_f64()
-                })
-                .collect();
-            let time_s = fastest(&times);
-            // The cost model's bytes of a host-work op are its declared bytes.
-            v.push(HostSample { flops, bytes, threads: 1, time_s });
-        }
+    for (flops, bytes) in super::suite::host_work_grid() {
+        let elements = (bytes / 4) as usize;
+        let mut scratch = vec![0.0f32; if elements == 0 { host::REGISTER_SET } else { elements }];
+        std::hint::black_box(host::stand_in(&mut scratch, flops, 1));
+        let times: Vec<f64> = (0..5)
+            .map(|_| {
+                flush.iter_mut().for_each(|x| *x += 1.0);
+                std::hint::black_box(&mut flush);
+                let t = Instant::now();
+                std::hint::black_box(host::stand_in(&mut scratch, flops, 1));
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        let time_s = fastest(&times);
+        // The cost model's bytes of a host-work op are its declared bytes.
+        v.push(HostSample { flops, bytes, threads: 1, time_s });
     }
     v
 }
 
-/// Today's date (UTC) as `YYYY-MM-DD`.
-pub fn today() -> String {
-    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400) as i64;
-    // Civil from days (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}

@@ -85,6 +85,18 @@ fn pick<T: Clone>(depth: Depth, full: &[T]) -> Vec<T> {
     }
 }
 
+/// (FLOPs, bytes) of each timing of the host-work stand-in: FLOPs and working sets like the workloads' (tens
+/// of MB for sarcasm's audio features).
+pub fn host_work_grid() -> Vec<(u64, u64)> {
+    let mut v = Vec::new();
+    for flops in [100_000u64, 1_000_000, 10_000_000, 100_000_000] {
+        for bytes in [0u64, 256 << 10, 4 << 20, 32 << 20, 64 << 20] {
+            v.push((flops, bytes));
+        }
+    }
+    v
+}
+
 /// Every microbenchmark, op kind by op kind.
 pub fn suite(depth: Depth) -> Result<Vec<Microbench>> {
     let mut v = Vec::new();

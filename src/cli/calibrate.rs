@@ -1,4 +1,4 @@
-//! `mmbench calibrate`: microbenchmarks on a wgpu adapter, fitted into a hardware description.
+//! `mmbench calibrate`: microbenchmarks on a wgpu adapter or in PyTorch, fitted into a hardware description.
 
 use crate::calibrate::derive::{derive, to_yaml, Calibration, KindFit, Measurements};
 use crate::error::{Error, Location, Result};
@@ -9,6 +9,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct CalibrateArgs {
+    /// The backend (`--backend torch`: PyTorch eager, whose description then carries an `eager` runtime with
+    /// the measured framework overheads) and where it runs.
+    #[command(flatten)]
+    pub on: super::DeviceArgs,
     /// The adapter to calibrate: a case-insensitive part of its name (default: the most capable one).
     #[arg(long)]
     pub adapter: Option<String>,
@@ -44,19 +48,25 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
             m.recost(&crate::calibrate::suite::suite(crate::calibrate::suite::Depth::Full)?);
             m
         }
-        None => measure(&a)?,
+        None => match a.on.backend {
+            crate::backend::Backend::Wgpu => measure(&a)?,
+            crate::backend::Backend::Torch => measure_torch(&a)?,
+        },
     };
     if let Some(path) = &a.raw {
         write_atomic(path, serde_json::to_string_pretty(&m).expect("measurements serialize").as_bytes())?;
     }
     let c = derive(&m).map_err(|e| Error::Unsupported(format!("cannot fit the measurements of `{}`: {e}", m.adapter)))?;
-    let command = if !a.from_raw.is_empty() {
+    let mut command = if !a.from_raw.is_empty() {
         "mmbench calibrate --from-raw".to_string()
     } else if a.quick {
         "mmbench calibrate --quick".to_string()
     } else {
         "mmbench calibrate".to_string()
     };
+    if a.from_raw.is_empty() && a.on.backend == crate::backend::Backend::Torch {
+        command += &format!(" --backend torch --device {} --math {}", a.on.device, a.on.math);
+    }
     let yaml = to_yaml(&c, &m, &command);
     let text = report_table(&c, &m);
     match &a.out {
@@ -84,15 +94,18 @@ fn read_raw(path: &PathBuf) -> Result<Measurements> {
 fn measure(a: &CalibrateArgs) -> Result<Measurements> {
     use crate::calibrate::measure::{measure, Effort};
     use crate::calibrate::suite::{suite, Depth};
-    use indicatif::{ProgressBar, ProgressStyle};
     let gpu = crate::exec::context::Gpu::new(a.adapter.as_deref())?;
     let benches = suite(if a.quick { Depth::Quick } else { Depth::Full })?;
     // The microbenchmarks and the dispatch chain (in several passes), then two probes: read-back, host work.
     let passes = a.passes.map_or(if a.quick { 1 } else { Effort::default().rounds }, |p| p as usize);
     let effort = Effort { rounds: passes, ..Effort::default() };
-    let bar = ProgressBar::new(((benches.len() + 1) * effort.rounds) as u64 + 2);
-    bar.set_style(ProgressStyle::with_template("{spinner} {pos}/{len} {wide_bar} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
-    let (m, skipped) = measure(&gpu, &benches, effort, |label| {
+    with_progress(((benches.len() + 1) * effort.rounds) as u64 + 2, |step| measure(&gpu, &benches, effort, step))
+}
+
+/// Runs a measurement with a progress bar over `steps` steps, then says which microbenchmarks were skipped.
+fn with_progress(steps: u64, measure: impl FnOnce(&mut dyn FnMut(&str)) -> Result<(Measurements, Vec<crate::calibrate::Skipped>)>) -> Result<Measurements> {
+    let bar = crate::report::progress_bar(steps);
+    let (m, skipped) = measure(&mut |label: &str| {
         bar.set_message(label.to_string());
         bar.inc(1);
     })?;
@@ -101,6 +114,17 @@ fn measure(a: &CalibrateArgs) -> Result<Measurements> {
         eprintln!("skipped `{}`: {}", s.label, s.reason);
     }
     Ok(m)
+}
+
+/// The suite in PyTorch, with the eager probes.
+fn measure_torch(a: &CalibrateArgs) -> Result<Measurements> {
+    use crate::backend::torch::calibrate::{measure, TorchCalibrateOptions};
+    use crate::calibrate::suite::{suite, Depth};
+    let benches = suite(if a.quick { Depth::Quick } else { Depth::Full })?;
+    let passes = a.passes.map_or(if a.quick { 1 } else { 3 }, |p| p as usize);
+    let opts = TorchCalibrateOptions { device: a.on.device.clone(), math: a.on.math.clone(), passes, iters: if a.quick { 5 } else { 10 }, threads: a.on.threads };
+    // Every microbenchmark in each pass, then four probes.
+    with_progress((benches.len() * passes) as u64 + 4, |step| measure(&benches, &opts, step))
 }
 
 #[cfg(not(feature = "gpu"))]

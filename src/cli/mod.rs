@@ -2,6 +2,7 @@
 
 pub mod calibrate;
 pub mod characterize;
+mod export;
 mod info;
 mod list;
 mod predict;
@@ -37,6 +38,8 @@ pub enum Command {
     /// Characterize workloads on hardware: stages, synchronization, heterogeneity and memory, as a Markdown
     /// report, CSV files, SVG plots and Chrome traces.
     Characterize(characterize::CharacterizeArgs),
+    /// Write a workload graph as versioned JSON (the PyTorch runner's input, or any other tool's).
+    Export(export::ExportArgs),
     /// Run a workload for real on a GPU adapter (wgpu), with per-op GPU times; `--check` compares every op
     /// with a CPU reference.
     Run(run::RunArgs),
@@ -93,6 +96,55 @@ pub struct ExecArgs {
     pub adapter: Option<String>,
 }
 
+/// Which backend runs a workload, and where the PyTorch backend runs it.
+#[derive(Debug, Args, Clone)]
+pub struct DeviceArgs {
+    /// `wgpu`: mmbench's own kernels on a GPU adapter; `torch`: PyTorch eager through the Python runner
+    /// (`python/`), as the models' own code runs.
+    #[arg(long, value_enum, default_value = "wgpu")]
+    pub backend: crate::backend::Backend,
+    /// PyTorch backend: the device (`cuda` or `cpu`).
+    #[arg(long, default_value = "cuda", value_parser = ["cuda", "cpu"])]
+    pub device: String,
+    /// PyTorch backend: `fp32` (strict: no TF32 in cuBLAS or cuDNN), `default` (PyTorch's defaults: TF32
+    /// convolutions, fp32 matmuls) or `tf32` (TF32 for both).
+    #[arg(long, default_value = "fp32", value_parser = ["fp32", "default", "tf32"])]
+    pub math: String,
+    /// PyTorch backend: CPU threads for PyTorch (its default when absent).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// The backend of `run` and `validate`, and the PyTorch backend's run options.
+#[derive(Debug, Args, Clone)]
+pub struct BackendArgs {
+    #[command(flatten)]
+    pub on: DeviceArgs,
+    /// PyTorch backend: each modality's encoder on its own CUDA stream.
+    #[arg(long)]
+    pub streams: bool,
+    /// PyTorch backend: iterations under torch.profiler (kernel counts and per-op shares).
+    #[arg(long, default_value_t = 3)]
+    pub profile_iters: usize,
+}
+
+impl BackendArgs {
+    /// The PyTorch backend's options with these flags.
+    pub fn torch_options(&self, exec: &ExecArgs, check: bool) -> crate::backend::torch::runner::TorchOptions {
+        crate::backend::torch::runner::TorchOptions {
+            device: self.on.device.clone(),
+            math: self.on.math.clone(),
+            iters: exec.iters,
+            warmup: exec.warmup,
+            profile_iters: self.profile_iters,
+            check,
+            streams: self.streams,
+            threads: self.on.threads,
+            ..Default::default()
+        }
+    }
+}
+
 /// The Chrome trace option of commands that produce a trace.
 #[derive(Debug, Args, Clone)]
 pub struct TraceArgs {
@@ -122,6 +174,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sweep(a) => sweep::run(a),
         Command::Pareto(a) => sweep::pareto_run(a),
         Command::Characterize(a) => characterize::run(a),
+        Command::Export(a) => export::run(a),
         Command::Run(a) => run::run(a),
         Command::Calibrate(a) => calibrate::run(a),
         Command::Validate(a) => validate::run(a),

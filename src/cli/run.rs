@@ -1,6 +1,8 @@
-//! `mmbench run`: executes a workload for real on a GPU adapter through wgpu and reports measured times.
+//! `mmbench run`: executes a workload for real, on a GPU adapter through wgpu or in PyTorch eager through the
+//! Python runner, and reports measured times.
 
-use super::{split_sets, ExecArgs, OutputArgs, TraceArgs, WorkloadArgs};
+use super::{split_sets, BackendArgs, ExecArgs, OutputArgs, TraceArgs, WorkloadArgs};
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::exec::report::{run_csv, run_table, RunReport};
 use crate::exec::{self, RunOptions};
@@ -14,6 +16,8 @@ pub struct RunArgs {
     pub workload: WorkloadArgs,
     #[command(flatten)]
     pub exec: ExecArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
     /// Compare every op's output with the CPU reference (relative L2 error, unwritten elements).
     #[arg(long)]
     pub check: bool,
@@ -33,8 +37,13 @@ pub fn run(a: RunArgs) -> Result<()> {
         return Err(Error::input(Default::default(), format!("`--set {key}=…`: `run` measures a real adapter, so it takes workload fields only")));
     }
     let w = load_workload(&a.workload.graph, &a.workload.options(wl_sets))?;
-    let opts = RunOptions { iters: a.exec.iters, warmup: a.exec.warmup, adapter: a.exec.adapter.clone(), check: a.check, ..RunOptions::default() };
-    let measured = exec::run(&w, &opts)?;
+    let measured = match a.backend.on.backend {
+        Backend::Wgpu => {
+            let opts = RunOptions { iters: a.exec.iters, warmup: a.exec.warmup, adapter: a.exec.adapter.clone(), check: a.check, ..RunOptions::default() };
+            exec::run(&w, &opts)?
+        }
+        Backend::Torch => crate::backend::torch::runner::run(&w, &a.backend.torch_options(&a.exec, a.check))?,
+    };
     a.trace.write(&measured.trace)?;
     let r = RunReport::new(&measured);
     let text = match a.output.format {

@@ -1,6 +1,7 @@
 //! `mmbench validate`: predicts and measures the same configurations and reports how wrong the predictions are.
 
-use super::{ExecArgs, OutputArgs};
+use super::{BackendArgs, ExecArgs, OutputArgs};
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::graph::{load_workload, Workload, WorkloadOptions};
 use crate::hardware::load_hardware;
@@ -32,6 +33,10 @@ pub struct ValidateArgs {
     /// one configuration count as one: the fastest (at --statistic).
     #[arg(long, value_delimiter = ',')]
     pub measured: Vec<String>,
+    /// Compare only the configurations that have a saved run (`--measured`); the others are left out, not run
+    /// (a campaign's saved runs read back without the device).
+    #[arg(long, requires = "measured")]
+    pub measured_only: bool,
     /// Times to run each configuration that has no saved run, in rounds over all of them; each keeps its
     /// fastest pass (at --statistic).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
@@ -51,6 +56,8 @@ pub struct ValidateArgs {
     pub statistic: Statistic,
     #[command(flatten)]
     pub exec: ExecArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -106,8 +113,6 @@ pub fn run(a: ValidateArgs) -> Result<()> {
             format!("measured files match no requested configuration (workload, batch and scale): {}", unused.join(", ")),
         ));
     }
-    // Configurations without a saved run are run here, in `--passes` rounds over all of them (so that each
-    // configuration's passes lie minutes apart), each keeping its fastest pass.
     if let Some(dir) = &a.save_runs {
         for (w, i) in configs.iter().zip(&matched) {
             if let Some(i) = i {
@@ -115,24 +120,35 @@ pub fn run(a: ValidateArgs) -> Result<()> {
             }
         }
     }
+    // Configurations without a saved run are run here, in `--passes` rounds over all of them (so that each
+    // configuration's passes lie minutes apart), each keeping its fastest pass.
     let mut runner = Runner::new(&a);
     let mut measured: Vec<Option<MeasuredRun>> = matched.iter().map(|m| m.map(|i| saved[i].1.clone())).collect();
+    let todo: Vec<&Workload> = configs.iter().zip(&matched).filter(|(_, m)| m.is_none() && !a.measured_only).map(|(w, _)| w).collect();
     for pass in 1..=a.passes {
-        for ((w, m), best) in configs.iter().zip(&matched).zip(&mut measured) {
-            if m.is_some() {
-                continue;
-            }
-            let run = runner.measure(w, (a.passes > 1).then_some(pass))?;
-            if best.as_ref().is_none_or(|b| run.latency_ms < b.latency_ms) {
-                *best = Some(run);
+        let runs = runner.measure_all(&todo, (a.passes > 1).then_some(pass))?;
+        for (w, run) in todo.iter().zip(runs) {
+            let k = configs.iter().position(|c| std::ptr::eq(c, *w)).expect("a configuration");
+            match run {
+                Ok(run) => {
+                    if measured[k].as_ref().is_none_or(|b| run.latency_ms < b.latency_ms) {
+                        measured[k] = Some(run);
+                    }
+                }
+                // A configuration PyTorch cannot run (more memory than the device has) is left out, and said.
+                Err(e) => eprintln!("skipped {} at batch {}: {e}", w.name, w.batch),
             }
         }
     }
     let opts = PredictOptions { runtime: Some(runtime.clone()), ..Default::default() };
     let mut rows = Vec::with_capacity(configs.len());
     for (w, m) in configs.iter().zip(measured) {
+        let Some(m) = m else { continue };
         let predicted = predict(&w.unpinned(), &hw, &opts)?;
-        rows.push(compare(&predicted, &m.expect("every configuration measured or saved"))?);
+        rows.push(compare(&predicted, &m)?);
+    }
+    if rows.is_empty() {
+        return Err(Error::Unsupported("no configuration could be measured".into()));
     }
     let summary = summarize(&rows);
     if let Some(path) = &a.plot {
@@ -147,6 +163,9 @@ pub fn run(a: ValidateArgs) -> Result<()> {
     report::emit(&text, a.output.out.as_deref())
 }
 
+/// Seconds of timed iterations after which a PyTorch campaign stops timing a configuration (after three).
+const CAMPAIGN_BUDGET_S: f64 = 3.0;
+
 /// Copies the saved run `from` of configuration `w` into `dir` as `WORKLOAD-bBATCH.json` (whole or not at all).
 #[allow(clippy::result_large_err)]
 fn save_copy(from: &str, dir: &std::path::Path, w: &Workload) -> Result<()> {
@@ -159,7 +178,8 @@ fn save_copy(from: &str, dir: &std::path::Path, w: &Workload) -> Result<()> {
     write_atomic(&to, &text)
 }
 
-/// Runs configurations on the adapter, opened on first use (a fully `--measured` validation needs none).
+/// Runs configurations on the backend (a wgpu adapter, opened on first use; a fully `--measured` validation
+/// needs none).
 struct Runner<'a> {
     args: &'a ValidateArgs,
     #[cfg(feature = "gpu")]
@@ -175,16 +195,34 @@ impl<'a> Runner<'a> {
         }
     }
 
-    #[cfg(feature = "gpu")]
-    fn measure(&mut self, w: &Workload, pass: Option<u32>) -> Result<MeasuredRun> {
-        if self.gpu.is_none() {
-            self.gpu = Some(crate::exec::context::Gpu::new(self.args.exec.adapter.as_deref())?);
+    /// Every configuration once: on wgpu one after another (an error ends the validation); in PyTorch in one
+    /// runner process, where a configuration that fails (out of device memory) gets its error and the others
+    /// go on.
+    fn measure_all(&mut self, ws: &[&Workload], pass: Option<u32>) -> Result<Vec<Result<MeasuredRun>>> {
+        if ws.is_empty() {
+            return Ok(vec![]);
         }
+        match self.args.backend.on.backend {
+            Backend::Wgpu => ws.iter().map(|w| self.run_wgpu(w).and_then(|m| self.keep(w, m, pass)).map(Ok)).collect(),
+            Backend::Torch => {
+                let mut opts = self.args.backend.torch_options(&self.args.exec, false);
+                // A campaign times each configuration for a few seconds at most (sarcasm's CPU audio features
+                // take seconds per inference at batch 32).
+                opts.budget_s = Some(CAMPAIGN_BUDGET_S);
+                let bar = crate::report::progress_bar(ws.len() as u64);
+                let runs = crate::backend::torch::runner::run_many(ws, &opts, |label| {
+                    bar.set_message(label.to_string());
+                    bar.inc(1);
+                })?;
+                bar.finish_and_clear();
+                Ok(ws.iter().zip(runs).map(|(w, m)| m.and_then(|m| self.keep(w, m, pass))).collect())
+            }
+        }
+    }
+
+    /// Saves a run (with `--save-runs`) and returns its times at `--statistic`.
+    fn keep(&self, w: &Workload, m: crate::exec::Measured, pass: Option<u32>) -> Result<MeasuredRun> {
         use crate::exec::report::RunReport;
-        use crate::exec::RunOptions;
-        let gpu = self.gpu.as_ref().expect("opened above");
-        let opts = RunOptions { iters: self.args.exec.iters, warmup: self.args.exec.warmup, adapter: None, ..RunOptions::default() };
-        let m = crate::exec::run_on(gpu, w, &opts)?;
         if let Some(dir) = &self.args.save_runs {
             std::fs::create_dir_all(dir).map_err(|e| Error::input(crate::error::Location::file(dir.display().to_string()), format!("cannot create: {e}")))?;
             let pass = pass.map_or(String::new(), |p| format!("-pass{p}"));
@@ -195,12 +233,21 @@ impl<'a> Runner<'a> {
             Statistic::Fastest => &m.fastest,
             Statistic::Median => &m.trace,
         };
-        Ok(MeasuredRun::from_trace(trace, gpu.name()))
+        Ok(MeasuredRun::from_trace(trace, &m.stats.adapter))
+    }
+
+    #[cfg(feature = "gpu")]
+    fn run_wgpu(&mut self, w: &Workload) -> Result<crate::exec::Measured> {
+        if self.gpu.is_none() {
+            self.gpu = Some(crate::exec::context::Gpu::new(self.args.exec.adapter.as_deref())?);
+        }
+        let gpu = self.gpu.as_ref().expect("opened above");
+        let opts = crate::exec::RunOptions { iters: self.args.exec.iters, warmup: self.args.exec.warmup, adapter: None, ..Default::default() };
+        crate::exec::run_on(gpu, w, &opts)
     }
 
     #[cfg(not(feature = "gpu"))]
-    fn measure(&mut self, w: &Workload, _pass: Option<u32>) -> Result<MeasuredRun> {
-        let _ = self.args;
+    fn run_wgpu(&mut self, w: &Workload) -> Result<crate::exec::Measured> {
         Err(Error::Unsupported(format!("no measured run of `{}` at batch {} was given, and {}", w.name, w.batch, crate::exec::NO_GPU_BACKEND)))
     }
 }

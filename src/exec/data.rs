@@ -8,6 +8,7 @@ use crate::graph::{DType, Node, Op, Workload};
 use crate::graph::ops::{WeightInit, WeightKind};
 use ndarray::{ArrayD, IxDyn};
 use petgraph::graph::NodeIndex;
+use serde::Serialize;
 
 /// The seed every tensor's generator derives from (the bytes of "mmbench").
 pub const SEED: u64 = 0x006d_6d62_656e_6368;
@@ -125,7 +126,8 @@ impl Tensor {
 }
 
 /// How a parameter tensor is filled.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Init {
     /// Uniform in `[low, high)`.
     Uniform { low: f32, high: f32 },
@@ -142,7 +144,7 @@ impl Init {
 }
 
 /// One parameter tensor of an op: its name within the op (`weight`, `bias`), shape and fill.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ParamSpec {
     pub name: &'static str,
     pub shape: Vec<usize>,
@@ -182,59 +184,88 @@ pub fn weight_owner(node: &Node) -> &str {
 /// Ids drawn for an integer input that feeds no embedding.
 pub const DEFAULT_ID_BOUND: u32 = 16;
 
-/// The values of a source node: an `Input` (f32 uniform in `[-1, 1)`; ids uniform below the smallest vocabulary
-/// of the embeddings it feeds, through views) or a standalone `Weight` (parameters uniform in
-/// `±1/sqrt(last axis)`, constant buffers such as masks uniform in `[0, 1)`). `None` for other nodes.
-pub fn source_values(w: &Workload, i: NodeIndex) -> Option<Tensor> {
+/// How a source tensor's values are drawn: what [`source_values`] generates, as data, so that another
+/// runtime (the PyTorch runner, through `mmbench export`) draws exactly the same numbers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "fill", rename_all = "snake_case")]
+pub enum SourceFill {
+    /// f32 uniform in `[low, high)` from the stream of `key` ([`fill`]).
+    Uniform { low: f32, high: f32, key: String },
+    /// Every f32 element `value`.
+    Const { value: f32 },
+    /// f32 element `k` is `k % last axis` (position values).
+    Arange,
+    /// Ids uniform below `bound` from the stream of `key` ([`SplitMix64::below`]).
+    Ids { bound: u32, key: String },
+    /// Id `k` is `(k % last axis) % bound` (position ids).
+    IdsArange { bound: u32 },
+    /// Every id `value`.
+    IdsConst { value: u32 },
+}
+
+impl SourceFill {
+    /// The tensor of `shape` this fill draws.
+    pub fn generate(&self, shape: &[usize]) -> Tensor {
+        let n: usize = shape.iter().product();
+        let last = *shape.last().unwrap_or(&1);
+        let ids = |v: Vec<u32>| Tensor::U32(ArrayD::from_shape_vec(IxDyn(shape), v).expect("length matches shape"));
+        match self {
+            SourceFill::Uniform { low, high, key } => Tensor::F32(fill(shape, Init::Uniform { low: *low, high: *high }, key)),
+            SourceFill::Const { value } => Tensor::F32(fill(shape, Init::Const(*value), "")),
+            SourceFill::Arange => Tensor::F32(ArrayD::from_shape_vec(IxDyn(shape), (0..n).map(|k| (k % last) as f32).collect()).expect("length matches shape")),
+            SourceFill::Ids { bound, key } => {
+                let mut g = SplitMix64::new(seed_for(key));
+                ids((0..n).map(|_| g.below(*bound)).collect())
+            }
+            SourceFill::IdsArange { bound } => ids((0..n).map(|k| (k % last) as u32 % bound).collect()),
+            SourceFill::IdsConst { value } => ids(vec![*value; n]),
+        }
+    }
+}
+
+/// How the values of a source node are drawn: an `Input` (f32 uniform in `[-1, 1)`; ids uniform below the
+/// smallest vocabulary of the embeddings it feeds, through views) or a standalone `Weight` (parameters uniform
+/// in `±1/sqrt(last axis)`, constant buffers such as masks uniform in `[0, 1)`). `None` for other nodes.
+pub fn source_fill(w: &Workload, i: NodeIndex) -> Option<SourceFill> {
     let node = w.node(i);
-    let key = node.name.as_str();
+    let key = node.name.clone();
     match &node.op {
         // Host work stands for a transformation mmbench does not run (a decoder, a tokenizer): its output is
         // generated like an input's.
-        Op::Input(_) | Op::HostWork(_) => {
-            let shape = &node.output.shape;
-            Some(match node.output.dtype {
-                DType::F32 => Tensor::F32(fill(shape, Init::Uniform { low: -1.0, high: 1.0 }, key)),
-                DType::I64 => {
-                    let bound = id_bound(w, i);
-                    let mut g = SplitMix64::new(seed_for(key));
-                    let n: usize = shape.iter().product();
-                    let ids: Vec<u32> = (0..n).map(|_| g.below(bound)).collect();
-                    Tensor::U32(ArrayD::from_shape_vec(IxDyn(shape), ids).expect("length matches shape"))
-                }
+        Op::Input(_) | Op::HostWork(_) => Some(match node.output.dtype {
+            DType::F32 => SourceFill::Uniform { low: -1.0, high: 1.0, key },
+            DType::I64 => SourceFill::Ids { bound: id_bound(w, i), key },
+        }),
+        // Id buffers (position ids 0..L, all-zero token types), kept below the vocabularies they index.
+        Op::Weight(wt) if wt.dtype == DType::I64 => {
+            let bound = id_bound(w, i).max(1);
+            Some(match wt.init {
+                WeightInit::Arange => SourceFill::IdsArange { bound },
+                WeightInit::Ones => SourceFill::IdsConst { value: 1 % bound },
+                WeightInit::Zeros | WeightInit::Random => SourceFill::IdsConst { value: 0 },
             })
         }
-        Op::Weight(wt) if wt.dtype == DType::I64 => {
-            // Id buffers (position ids 0..L, all-zero token types), kept below the vocabularies they index.
-            let bound = id_bound(w, i).max(1);
-            let last = *wt.shape.last().unwrap_or(&1);
-            let n: usize = wt.shape.iter().product();
-            let ids: Vec<u32> = (0..n)
-                .map(|k| match wt.init {
-                    WeightInit::Arange => (k % last) as u32 % bound,
-                    WeightInit::Ones => 1 % bound,
-                    WeightInit::Zeros | WeightInit::Random => 0,
-                })
-                .collect();
-            Some(Tensor::U32(ArrayD::from_shape_vec(IxDyn(&wt.shape), ids).expect("length matches shape")))
-        }
-        Op::Weight(wt) => {
-            let init = match (wt.init, wt.kind) {
-                (WeightInit::Zeros, _) => Init::Const(0.0),
-                (WeightInit::Ones, _) => Init::Const(1.0),
-                (WeightInit::Arange, _) => {
-                    let last = *wt.shape.last().unwrap_or(&1);
-                    let n: usize = wt.shape.iter().product();
-                    let v: Vec<f32> = (0..n).map(|k| (k % last) as f32).collect();
-                    return Some(Tensor::F32(ArrayD::from_shape_vec(IxDyn(&wt.shape), v).expect("length matches shape")));
-                }
-                (WeightInit::Random, WeightKind::Buffer) => Init::Uniform { low: 0.0, high: 1.0 },
-                (WeightInit::Random, WeightKind::Param | WeightKind::Unregistered) => Init::fan_in(*wt.shape.last().unwrap_or(&1)),
-            };
-            Some(Tensor::F32(fill(&wt.shape, init, weight_owner(node))))
-        }
+        Op::Weight(wt) => Some(match (wt.init, wt.kind) {
+            (WeightInit::Zeros, _) => SourceFill::Const { value: 0.0 },
+            (WeightInit::Ones, _) => SourceFill::Const { value: 1.0 },
+            (WeightInit::Arange, _) => SourceFill::Arange,
+            (WeightInit::Random, kind) => {
+                let init = match kind {
+                    WeightKind::Buffer => Init::Uniform { low: 0.0, high: 1.0 },
+                    WeightKind::Param | WeightKind::Unregistered => Init::fan_in(*wt.shape.last().unwrap_or(&1)),
+                };
+                let Init::Uniform { low, high } = init else { unreachable!("random weights are uniform") };
+                SourceFill::Uniform { low, high, key: weight_owner(node).to_string() }
+            }
+        }),
         _ => None,
     }
+}
+
+/// The values of a source node ([`source_fill`]); `None` for other nodes.
+pub fn source_values(w: &Workload, i: NodeIndex) -> Option<Tensor> {
+    let shape = &w.node(i).output.shape;
+    source_fill(w, i).map(|f| f.generate(shape))
 }
 
 /// The smallest vocabulary among the embeddings that read node `i`, looking through views (reshapes, view

@@ -78,6 +78,12 @@ pub enum TimingMethod {
     /// Each op submitted alone and waited for, timed on the host: includes submission overhead.
     #[serde(rename = "per-op submit (coarse)")]
     PerOpSubmit,
+    /// CUDA events around every stage segment; per-op shares from `torch.profiler` (the PyTorch backend).
+    #[serde(rename = "cuda-events")]
+    CudaEvents,
+    /// The host clock around every stage segment (the PyTorch backend on the CPU, where ops run synchronously).
+    #[serde(rename = "host-clock")]
+    HostClock,
 }
 
 impl TimingMethod {
@@ -85,6 +91,8 @@ impl TimingMethod {
         match self {
             TimingMethod::TimestampQuery => "timestamp-query",
             TimingMethod::PerOpSubmit => "per-op submit (coarse)",
+            TimingMethod::CudaEvents => "cuda-events",
+            TimingMethod::HostClock => "host-clock",
         }
     }
 }
@@ -173,6 +181,8 @@ pub struct RunStats {
     /// Per executed op, in program order.
     pub ops: Vec<OpTime>,
     pub check: Option<CheckReport>,
+    /// What the PyTorch backend measures besides (kernels, peak memory, versions).
+    pub torch: Option<crate::backend::torch::runner::TorchStats>,
 }
 
 /// A measured run: the trace of the median iteration, and the statistics of all of them.
@@ -236,6 +246,7 @@ pub fn run_on(gpu: &context::Gpu, w: &Workload, opts: &RunOptions) -> Result<Mea
         wall,
         ops,
         check,
+        torch: None,
     };
     Ok(Measured { trace, fastest, stats })
 }

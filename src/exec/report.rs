@@ -38,6 +38,9 @@ pub struct RunReport {
     /// Every executed op, in program order.
     pub op_times: Vec<OpRow>,
     pub check: Option<CheckReport>,
+    /// The PyTorch backend's kernels, peak memory and environment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub torch: Option<crate::backend::torch::runner::TorchStats>,
 }
 
 /// End-to-end and stage times of the fastest iteration.
@@ -48,7 +51,7 @@ pub struct FastestRun {
 }
 
 /// A [`Spread`] in milliseconds.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SpreadMs {
     pub median: f64,
     pub min: f64,
@@ -70,6 +73,9 @@ pub struct OpRow {
     pub stage: String,
     pub modality: Option<String>,
     pub ms: SpreadMs,
+    /// Kernels the op launched, as the profiler counted them (PyTorch backend).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernels: Option<u32>,
 }
 
 impl RunReport {
@@ -84,12 +90,14 @@ impl RunReport {
             .ops
             .iter()
             .zip(records)
-            .map(|(o, r): (&OpTime, _)| OpRow {
+            .enumerate()
+            .map(|(i, (o, r)): (usize, (&OpTime, _))| OpRow {
                 name: o.name.clone(),
                 op: o.op.clone(),
                 stage: r.stage.name().to_string(),
                 modality: t.modality_name(r.modality).map(str::to_string),
                 ms: o.time.into(),
+                kernels: m.stats.torch.as_ref().and_then(|t| t.op_kernels.get(i).copied()),
             })
             .collect();
         RunReport {
@@ -110,6 +118,7 @@ impl RunReport {
             fastest: FastestRun { latency_ms: m.fastest.latency_s * 1e3, stages: StageRow::rows(stage_breakdown(&m.fastest), m.fastest.latency_s) },
             op_times,
             check: m.stats.check.clone(),
+            torch: m.stats.torch.clone(),
         }
     }
 }
@@ -124,6 +133,21 @@ pub fn run_table(r: &RunReport) -> String {
     let _ = writeln!(s, "GPU busy            {:>10.3} ms (op times of the median iteration)", r.gpu_busy_ms);
     let _ = writeln!(s, "parameters          {}", thousands(r.params));
     let _ = writeln!(s, "work                {}, {} ops", flops_text(r.flops), r.ops);
+    if let Some(t) = &r.torch {
+        let _ = writeln!(
+            s,
+            "kernels             {} measured ({} predicted), {:.0}% under 10 us, {} copies, {:.3} ms busy",
+            t.kernels,
+            t.predicted_kernels,
+            t.kernel_share_under_10us * 100.0,
+            t.copies,
+            t.kernel_ms
+        );
+        if let Some(b) = t.peak_memory_bytes {
+            let _ = writeln!(s, "peak memory         {}", crate::report::bytes_text(b));
+        }
+        let _ = writeln!(s, "host to results     {:>10.3} ms median (the final synchronize included)", t.host_ms.median);
+    }
     let _ = writeln!(s);
     let _ = writeln!(s, "{:<9} {:<14} {:>10} {:>7} {:>6}", "stage", "modality", "time (ms)", "share", "ops");
     for st in &r.stages {

@@ -40,6 +40,10 @@ pub struct GraphBuilder {
     shared: Option<(String, usize)>,
     /// Inside a multi-kernel framework call: whether its first op was already added.
     call: Option<bool>,
+    /// The framework call nodes are being added to (every node of one `one_call`, views included), and how
+    /// many such calls there have been.
+    call_id: Option<u32>,
+    calls: u32,
 }
 
 impl GraphBuilder {
@@ -55,6 +59,8 @@ impl GraphBuilder {
             device: None,
             shared: None,
             call: None,
+            call_id: None,
+            calls: 0,
         }
     }
 
@@ -118,8 +124,11 @@ impl GraphBuilder {
     /// only their kernel launches (cuDNN's recurrent layers launch many kernels from one call).
     pub fn one_call<T>(&mut self, f: impl FnOnce(&mut Self) -> BuildResult<T>) -> BuildResult<T> {
         let prev = self.call.replace(false);
+        let prev_id = self.call_id.replace(self.calls);
+        self.calls += 1;
         let r = f(self);
         self.call = prev;
+        self.call_id = prev_id;
         r
     }
 
@@ -210,6 +219,7 @@ impl GraphBuilder {
             cost,
             weight_group,
             continues_call,
+            call: self.call_id,
             device: self.device.clone(),
         };
         let idx = self.graph.add_node(node);

@@ -53,6 +53,10 @@ pub struct Node {
     /// Issued by the same framework call as the node before it (a recurrent layer is one call that launches
     /// many kernels), so it pays kernel launch cost but not the framework's per-op dispatch cost.
     pub continues_call: bool,
+    /// The multi-op framework call (a recurrent layer) this node belongs to, views included: nodes with the
+    /// same value are issued by one call. `None` for a node that is a call of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<u32>,
     /// The device this node is pinned to by the workload (e.g. CPU feature extraction), if any.
     pub device: Option<String>,
 }

@@ -37,8 +37,9 @@ def progress(msg):
 
 
 def device_times(events, prefix):
-    """Per annotation named `prefix<key>`: (device span from first start to last end, kernels), or the
-    annotation's own host duration when it launched no device work (a CPU run)."""
+    """Per annotation named `prefix<key>`: (device span from first start to last end, kernels, host time of
+    the call), the span being the annotation's own host duration when it launched no device work (a CPU
+    run)."""
     ann = {}
     for e in events:
         if e.get("ph") == "X" and e.get("cat") == "user_annotation" and e.get("name", "").startswith(prefix):
@@ -54,11 +55,12 @@ def device_times(events, prefix):
             work[key] = (min(a, e["ts"]), max(b, e["ts"] + e.get("dur", 0)), k + (e.get("cat") in run.KERNEL_CATS))
     out = {}
     for key, (s, end, _) in ann.items():
+        host = (end - s) * 1e-6
         if key in work:
             a, b, k = work[key]
-            out[key] = ((b - a) * 1e-6, k)
+            out[key] = ((b - a) * 1e-6, k, host)
         else:
-            out[key] = ((end - s) * 1e-6, 0)
+            out[key] = (host, 0, host)
     return out
 
 
@@ -225,6 +227,7 @@ def calibrate(suite, device_name="cuda", math="fp32", passes=3, iters=10):
     flush = torch.empty(FLUSH_BYTES // 4, device=device) if device.type == "cuda" else None
     best = [None] * len(benches)
     kernels = [0] * len(benches)
+    hosts = [[] for _ in benches]
     skipped = []
     with torch.no_grad():
         for p in range(passes):
@@ -240,10 +243,11 @@ def calibrate(suite, device_name="cuda", math="fp32", passes=3, iters=10):
                         skipped.append({"label": benches[i]["label"], "reason": str(timed[k])})
                         best[i] = "skip"
                         continue
-                    for t, n in timed[k]:
+                    for t, n, host in timed[k]:
                         if best[i] is None or t < best[i]:
                             best[i] = t
                         kernels[i] = max(kernels[i], n)
+                        hosts[i].append(host)
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
         progress("eager overheads")
@@ -254,9 +258,11 @@ def calibrate(suite, device_name="cuda", math="fp32", passes=3, iters=10):
         streams = probe_streams(device)
         progress("host work")
         host = host_samples(suite.get("host_work", []))
+    # The host's cost of a call: its median (the profiler's own cost per range is small next to a framework
+    # call, and the same in every one).
     samples = [
-        {"label": b["label"], "time_s": t, "kernels": k}
-        for b, t, k in zip(benches, best, kernels)
+        {"label": b["label"], "time_s": t, "kernels": k, "host_s": statistics.median(h)}
+        for b, t, k, h in zip(benches, best, kernels, hosts)
         if t not in (None, "skip")
     ]
     return {

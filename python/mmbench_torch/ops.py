@@ -67,18 +67,43 @@ class Call:
 
 
 class Model:
-    """Every call of a graph, in program order."""
+    """Every call of a graph, in program order. A value is dropped once the last call that reads it has run
+    (unless the network returns it), as a model's locals go out of scope: the caching allocator then reuses
+    its memory, and a large batch fits."""
 
-    def __init__(self, calls, num_nodes):
+    def __init__(self, calls, num_nodes, doc=None):
         self.calls = calls
         self._num_nodes = num_nodes
+        self._release = [[] for _ in calls]
+        if doc is not None:
+            position = {}
+            for p, c in enumerate(calls):
+                for i in c.nodes:
+                    position[i] = p
+            last = dict(position)  # a value no call reads is dropped after its own call
+            for n in doc["nodes"]:
+                reader = position.get(n["index"])
+                for j in n["inputs"]:
+                    if reader is not None and reader != position.get(j):
+                        last[j] = max(last.get(j, reader), reader)
+            keep = set(doc["outputs"])
+            for j, p in last.items():
+                if j not in keep:
+                    self._release[p].append(j)
 
     def new_values(self):
         return [None] * self._num_nodes
 
-    def run(self, values):
-        for c in self.calls:
+    def release(self, values, position):
+        """Drops the values whose last reader is the call at `position`."""
+        for j in self._release[position]:
+            values[j] = None
+
+    def run(self, values, release=True):
+        for p, c in enumerate(self.calls):
             c.run(values)
+            if release:
+                self.release(values, p)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -792,4 +817,4 @@ def build_model(doc, device, fused_recurrent=True):
     run step by step. Raises UnsupportedOp, building nothing, when the graph holds op kinds this backend
     lacks."""
     b = _Builder(doc, device, fused_recurrent)
-    return Model(b.build(), len(doc["nodes"]))
+    return Model(b.build(), len(doc["nodes"]), doc)

@@ -156,6 +156,7 @@ def timed_iteration(model, segs, clock, streams):
                 a = clock.mark()
                 for p in positions:
                     model.calls[p].run(values)
+                    model.release(values, p)
                 b = clock.mark()
         else:
             for s in streams.values():
@@ -163,6 +164,7 @@ def timed_iteration(model, segs, clock, streams):
             a = clock.mark()
             for p in positions:
                 model.calls[p].run(values)
+                model.release(values, p)
             b = clock.mark()
         marks.append((a, b))
     for s in streams.values():
@@ -186,6 +188,7 @@ def profile(model, device, iterations):
                 for pos, call in enumerate(model.calls):
                     with record_function(f"{ANNOTATION}{pos}"):
                         call.run(values)
+                    model.release(values, pos)
             if device.type == "cuda":
                 torch.cuda.synchronize()
 
@@ -298,7 +301,7 @@ def save_values(model, directory):
     """One iteration; every materialized value saved as raw little-endian words (f32, or ids as u32)."""
     os.makedirs(directory, exist_ok=True)
     values = model.new_values()
-    model.run(values)
+    model.run(values, release=False)
     manifest = {}
     for i, v in enumerate(values):
         if v is None or not isinstance(v, torch.Tensor):

@@ -121,3 +121,16 @@ def test_a_cpu_run_times_every_segment_and_saves_values(tmp_path):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert set(manifest) == {"0", "1", "2"}
     assert manifest["2"]["shape"] == [2, 4]
+
+
+def test_values_are_dropped_after_their_last_reader_and_outputs_kept():
+    from mmbench_torch import ops
+
+    model = ops.build_model(small_doc(), torch.device("cpu"))
+    values = model.new_values()
+    model.run(values)
+    assert values[0] is None and values[1] is None, "the input and the linear's output are read by no later call"
+    assert values[2] is not None and tuple(values[2].shape) == (2, 4), "the network's output is kept"
+    kept = model.new_values()
+    model.run(kept, release=False)
+    assert all(v is not None for v in kept)

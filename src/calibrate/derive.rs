@@ -120,6 +120,9 @@ pub struct EagerProbes {
     pub two_streams_s: Option<f64>,
     /// Kernels each microbenchmark's op launched, by label (what the profiler counted).
     pub kernels: BTreeMap<String, u32>,
+    /// Host time of each microbenchmark's call, by label, seconds (a whole recurrent layer's for a layer).
+    #[serde(default)]
+    pub host_call_s: BTreeMap<String, f64>,
     /// Versions, device, driver and host CPU, as the runner read them.
     pub environment: serde_json::Value,
 }
@@ -157,6 +160,10 @@ impl EagerProbes {
         self.two_streams_s = min(self.two_streams_s, other.two_streams_s);
         for (k, v) in &other.kernels {
             self.kernels.entry(k.clone()).or_insert(*v);
+        }
+        for (k, v) in &other.host_call_s {
+            let t = self.host_call_s.entry(k.clone()).or_insert(*v);
+            *t = t.min(*v);
         }
     }
 }
@@ -661,7 +668,7 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     let submit_per_kernel_s = m.submit_long_s.map_or(0.0, |long| ((long - m.submit_s) / (CHAIN_LONG - CHAIN_SHORT) as f64).max(0.0));
     let submit_fixed_s = (m.submit_s - CHAIN_SHORT as f64 * submit_per_kernel_s).max(0.0);
     let runtime = match &m.eager {
-        Some(e) => eager_runtime(e),
+        Some(e) => eager_runtime(e, &m.samples),
         None => Runtime {
         name: "wgpu".into(),
         description: "wgpu: one in-order queue, every op a compute pass, the whole inference one submission".into(),
@@ -670,6 +677,7 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
         launch_overhead_us: 0.0,
         sync_overhead_us: submit_fixed_s * 1e6,
         submit_per_kernel_us: submit_per_kernel_s * 1e6,
+        call_overhead_us: BTreeMap::new(),
         input_copy: false,
         conv_math: "fp32".into(),
         matmul_math: "fp32".into(),
@@ -695,10 +703,30 @@ pub fn torch_math(math: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// The op kind whose call the chain probe times bare (`torch.relu`): its calls in the suite, timed under the
+/// profiler, tell what the profiler adds to every call.
+const PROFILER_PROBE_KIND: &str = "relu";
+
 /// PyTorch eager as measured: the host cost of a framework call and of its launch, the final synchronize,
-/// inputs copied each inference, and the math mode the suite ran in (whose speed the curves carry).
-fn eager_runtime(e: &EagerProbes) -> Runtime {
+/// inputs copied each inference, and the math mode the suite ran in (whose speed the curves carry). Each op
+/// kind's call costs the host the median of its microbenchmarks' calls (a recurrent layer's steps are issued
+/// by its first op's call, whose measured cost is the input projection's `linear`).
+fn eager_runtime(e: &EagerProbes, samples: &[Sample]) -> Runtime {
     let (conv_math, matmul_math) = torch_math(&e.math);
+    // On a CPU the op runs inside its call: the call's time is the op's, which the curves already carry.
+    let on_gpu = e.environment.get("device").and_then(|d| d.as_str()) == Some("cuda");
+    let mut by_kind: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for s in samples.iter().filter(|_| on_gpu) {
+        if let Some(&t) = e.host_call_s.get(&s.label)
+            && !s.label.contains(" layer ")
+        {
+            by_kind.entry(s.kind.as_str()).or_default().push(t);
+        }
+    }
+    // The calls were timed under the profiler, which adds its own cost to each (its callbacks around every
+    // launch and range): a `relu`'s call there, less the same call timed bare in the chain, is that cost.
+    let profiler_s = by_kind.get(PROFILER_PROBE_KIND).map_or(0.0, |v| (super::median(v) - e.op_call_s).max(0.0));
+    let call_overhead_us = by_kind.into_iter().map(|(k, v)| (k.to_string(), (super::median(&v) - profiler_s).max(e.launch_s) * 1e6)).collect();
     Runtime {
         name: "eager".into(),
         description: format!("PyTorch eager, one process, default stream (how MMBench measured), math `{}`: overheads measured", e.math),
@@ -707,7 +735,9 @@ fn eager_runtime(e: &EagerProbes) -> Runtime {
         launch_overhead_us: e.launch_s * 1e6,
         sync_overhead_us: e.sync_s * 1e6,
         submit_per_kernel_us: 0.0,
-        input_copy: true,
+        call_overhead_us,
+        // A CPU run's inputs already live where they are used.
+        input_copy: on_gpu,
         conv_math: conv_math.into(),
         matmul_math: matmul_math.into(),
     }
@@ -868,6 +898,7 @@ mod tests {
             launch_overhead_us: 0.0,
             sync_overhead_us: 0.0,
             submit_per_kernel_us: 0.0,
+            call_overhead_us: Default::default(),
             input_copy: false,
             conv_math: "fp32".into(),
             matmul_math: "fp32".into(),
@@ -939,6 +970,74 @@ mod tests {
         assert_eq!(m.samples[0].gemm.unwrap().taps, 25);
         assert_eq!((m.samples[1].fold, m.samples[1].time_s), (Some(64), 15e-3));
         assert_eq!(m.samples[2], unknown);
+    }
+
+    /// Eager probes of a GPU whose framework call costs 9 us (4 of them the launch), whose final synchronize
+    /// costs 8 us, whose pageable copies take 20 us + bytes at 12 GB/s, and whose convolution calls cost the
+    /// host 30 us; the profiler adds 20 us to every call it times.
+    fn eager_probes(math: &str, samples: &[Sample]) -> EagerProbes {
+        let copies = [4u64, 65536, 1 << 20, 16 << 20].iter().map(|&b| (b, 20e-6 + b as f64 / 12e9)).collect();
+        let host_call_s = samples.iter().map(|s| (s.label.clone(), 20e-6 + if s.kind.starts_with("conv") { 30e-6 } else { 9e-6 })).collect();
+        EagerProbes {
+            math: math.into(),
+            op_call_s: 9e-6,
+            view_call_s: 1e-6,
+            launch_s: 4e-6,
+            sync_s: 8e-6,
+            copies,
+            one_stream_s: Some(2e-3),
+            two_streams_s: Some(1.2e-3),
+            kernels: BTreeMap::new(),
+            host_call_s,
+            environment: serde_json::json!({"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "sm_count": 132, "host_memory_bytes": 1u64 << 37}),
+        }
+    }
+
+    #[test]
+    fn an_eager_calibration_recovers_the_framework_overheads_and_the_copy_link() {
+        let (_, _, mut m) = synthetic();
+        m.eager = Some(eager_probes("default", &m.samples));
+        let c = derive(&m).unwrap();
+        let rt = &c.runtime;
+        assert_eq!(rt.name, "eager");
+        assert!((rt.op_overhead_us - 5.0).abs() < 1e-9 && (rt.launch_overhead_us - 4.0).abs() < 1e-9 && (rt.sync_overhead_us - 8.0).abs() < 1e-9, "{rt:?}");
+        assert!(rt.input_copy);
+        // PyTorch's default math: TF32 convolutions, fp32 matmuls.
+        assert_eq!((rt.conv_math.as_str(), rt.matmul_math.as_str()), ("tf32", "fp32"));
+        assert!((rt.call_overhead_us["conv2d"] - 30.0).abs() < 1e-9 && (rt.call_overhead_us["relu"] - 9.0).abs() < 1e-9, "{:?}", rt.call_overhead_us);
+        assert!((c.link.latency_us - 20.0).abs() < 1e-6 && (c.link.bw_gbs - 12.0).abs() < 1e-6, "{:?}", c.link);
+        // cuBLAS and cuDNN choose their own kernels: no kernel paths, no tile quantization.
+        assert!(c.gpu.gemm_paths.is_empty() && c.gpu.fold_paths.is_empty() && !c.gpu.tile_quantization);
+        let yaml = to_yaml(&c, &m, "mmbench calibrate --backend torch");
+        assert!(yaml.starts_with("# Machine: NVIDIA H100 80GB HBM3 (132 SMs)"), "{yaml}");
+        assert!(yaml.contains("default_runtime: eager"));
+    }
+
+    #[test]
+    fn an_eager_fit_recovers_each_math_modes_curves() {
+        // The same suite timed twice: convolutions twice as fast in TF32. Each calibration keeps its own math
+        // mode and the speed it measured.
+        let (_, _, fp32) = synthetic();
+        let mut tf32 = fp32.clone();
+        for s in tf32.samples.iter_mut().filter(|s| s.kind.starts_with("conv")) {
+            s.time_s = f64::from(s.kernels) * tf32.dispatch_s + (s.time_s - f64::from(s.kernels) * tf32.dispatch_s) / 2.0;
+        }
+        let (mut a, mut b) = (fp32, tf32);
+        a.eager = Some(eager_probes("fp32", &a.samples));
+        b.eager = Some(eager_probes("default", &b.samples));
+        let (ca, cb) = (derive(&a).unwrap(), derive(&b).unwrap());
+        let time = |c: &Calibration, label: &str| {
+            let mb = suite(Depth::Full).unwrap().into_iter().find(|mb| mb.label == label).unwrap();
+            let rates = DeviceRates::new(&c.gpu, &c.runtime);
+            op_time_with(&mb.workload.node(mb.op()).cost, &rates, Some(&mb.kind())).total_s
+        };
+        let conv = "conv2d 8x32x28x28 -> 64 k3 s1 g1";
+        let ratio = time(&ca, conv) / time(&cb, conv);
+        assert!((ratio - 2.0).abs() < 0.3, "TF32 convolutions predicted {ratio:.2}x faster, measured 2x");
+        let gemm = "linear 256x1024x1024";
+        assert!((time(&ca, gemm) / time(&cb, gemm) - 1.0).abs() < 0.05, "matmuls are fp32 in both");
+        // Calibrations of two math modes do not merge.
+        assert!(a.clone().merge(&b).is_err());
     }
 
     #[test]

@@ -19,12 +19,21 @@ pub struct Microbench {
     /// `linear 64x1024x1024` and the like, for the progress bar and the report.
     pub label: String,
     pub workload: Workload,
+    /// Steps of a whole recurrent layer timed as one framework call (the PyTorch suite times cuDNN's layer,
+    /// not one cell): the measured time is shared equally among them, each a sample of the last step's op.
+    /// 1 for a single op.
+    pub steps: usize,
 }
 
 impl Microbench {
-    /// The measured op.
+    /// The measured op: the last node, or a layer's last step.
     pub fn op(&self) -> NodeIndex {
-        NodeIndex::new(self.workload.len() - 1)
+        let last = NodeIndex::new(self.workload.len() - 1);
+        if self.steps > 1 {
+            let cell = self.workload.nodes().filter(|(_, n)| matches!(n.op, Op::GruCell(_) | Op::LstmCell(_))).map(|(i, _)| i).last();
+            return cell.unwrap_or(last);
+        }
+        last
     }
 
     /// The measured op's kind (`linear`, `conv2d`, ...): the key of a `kernel_efficiency` curve.
@@ -58,7 +67,7 @@ pub(crate) fn bench(label: String, inputs: &[&[usize]], make: impl FnOnce(&mut G
     let built = xs.and_then(|xs| make(&mut b, &xs));
     let out = built.map_err(|e| crate::error::Error::input(Default::default(), format!("microbenchmark `{label}`: {e}")))?;
     let workload = b.finish(&label, "calibration microbenchmark", vec![out]);
-    Ok(Microbench { label, workload })
+    Ok(Microbench { label, workload, steps: 1 })
 }
 
 fn conv(dims: usize, out: usize, k: usize, stride: usize, groups: usize, transposed: bool) -> Op {
@@ -262,6 +271,82 @@ pub fn suite(depth: Depth) -> Result<Vec<Microbench>> {
     Ok(v)
 }
 
+/// The suite as an eager framework on a real GPU runs it: [`suite`]'s sizes, then the sizes where a GPU's
+/// libraries saturate (square GEMMs to 4096, convolutions of full-size networks, tensors of hundreds of MB),
+/// and recurrent layers timed whole (cuDNN runs a layer's steps from one call, with kernels of its own, so a
+/// step timed alone says little), in place of single cells.
+pub fn gpu_suite(depth: Depth) -> Result<Vec<Microbench>> {
+    let mut v: Vec<Microbench> = suite(depth)?.into_iter().filter(|mb| !matches!(mb.workload.node(mb.op()).op, Op::GruCell(_) | Op::LstmCell(_))).collect();
+    let large_linear: &[(usize, usize, usize)] =
+        &[(1024, 1024, 1024), (2048, 2048, 2048), (4096, 4096, 4096), (8192, 1024, 4096), (4096, 4096, 1024), (512, 2048, 2048), (2048, 768, 3072), (256, 4096, 4096), (64, 4096, 4096), (32, 25088, 4096)];
+    for (m, k, n) in pick(depth, large_linear) {
+        v.push(bench(format!("linear {m}x{k}x{n}"), &[&[m, k]], |b, x| b.linear("op", x[0], n, true))?);
+    }
+    for (batch, m, k, n, tb) in pick(depth, &[(96, 128, 64, 128, true), (96, 128, 128, 64, false), (32, 512, 64, 512, true), (32, 512, 512, 64, false), (8, 1024, 1024, 1024, false)]) {
+        let bshape = if tb { [batch, n, k] } else { [batch, k, n] };
+        v.push(bench(format!("matmul {batch}x{m}x{k}x{n}{}", if tb { " (B^T)" } else { "" }), &[&[batch, m, k], &bshape], |b, x| b.matmul("op", x[0], x[1], tb, 1.0))?);
+    }
+    let conv2d: &[(usize, usize, usize, usize, usize, usize, usize)] = &[
+        (32, 64, 56, 64, 3, 1, 1),
+        (32, 128, 28, 128, 3, 1, 1),
+        (32, 256, 14, 256, 3, 1, 1),
+        (16, 512, 7, 512, 3, 1, 1),
+        (32, 3, 224, 64, 7, 2, 1),
+        (32, 64, 56, 256, 1, 1, 1),
+        (64, 1, 112, 6, 5, 1, 1),
+        (64, 6, 56, 12, 5, 1, 1),
+        (32, 32, 64, 32, 3, 1, 32),
+    ];
+    for (n, c, s, o, k, st, g) in pick(depth, conv2d) {
+        v.push(bench(format!("conv2d {n}x{c}x{s}x{s} -> {o} k{k} s{st} g{g}"), &[&[n, c, s, s]], |b, x| b.add("op", conv(2, o, k, st, g, false), &[x[0]]))?);
+    }
+    for (n, c, l, o, k) in pick(depth, &[(32, 256, 500, 256, 3), (32, 64, 1000, 64, 5), (64, 512, 100, 512, 1)]) {
+        v.push(bench(format!("conv1d {n}x{c}x{l} -> {o} k{k}"), &[&[n, c, l]], |b, x| b.add("op", conv(1, o, k, 1, 1, false), &[x[0]]))?);
+    }
+    for (n, c, s, o, k, st) in pick(depth, &[(2, 32, 32, 32, 3, 1), (1, 64, 24, 64, 3, 1), (2, 2, 64, 16, 3, 1), (4, 128, 8, 128, 3, 1), (2, 64, 32, 128, 3, 2), (1, 256, 12, 256, 1, 1)]) {
+        v.push(bench(format!("conv3d {n}x{c}x{s}^3 -> {o} k{k} s{st}"), &[&[n, c, s, s, s]], |b, x| b.add("op", conv(3, o, k, st, 1, false), &[x[0]]))?);
+    }
+    for (n, c, s, o) in pick(depth, &[(2, 64, 16, 32), (1, 128, 12, 64), (2, 32, 32, 16)]) {
+        v.push(bench(format!("conv_transpose3d {n}x{c}x{s}^3 -> {o}"), &[&[n, c, s, s, s]], |b, x| b.add("op", conv(3, o, 2, 2, 1, true), &[x[0]]))?);
+    }
+    // Bandwidth: tensors far larger than the L2 cache.
+    for &n in &pick(depth, &[1usize << 24, 1 << 26]) {
+        v.push(bench(format!("relu {n}"), &[&[n]], |b, x| b.relu("op", x[0]))?);
+        v.push(bench(format!("add {n}"), &[&[n / 64, 64], &[n / 64, 64]], |b, x| b.binary("op", BinaryKind::Add, x[0], x[1]))?);
+        v.push(bench(format!("permute {n}"), &[&[8, n / 512, 64]], |b, x| b.permute("op", x[0], &[0, 2, 1]))?);
+    }
+    for &(n, c, s) in &pick(depth, &[(32, 64, 56), (16, 256, 28)]) {
+        v.push(bench(format!("batch_norm {n}x{c}x{s}x{s}"), &[&[n, c, s, s]], |b, x| b.batch_norm("op", x[0]))?);
+        v.push(bench(format!("max_pool2d {n}x{c}x{s}x{s}"), &[&[n, c, s, s]], |b, x| b.add("op", Op::Pool(Pool::new(PoolKind::Max, 2, 2, 2)), &[x[0]]))?);
+    }
+    for &(r, c) in &pick(depth, &[(16384, 768), (65536, 128)]) {
+        v.push(bench(format!("layer_norm {r}x{c}"), &[&[r, c]], |b, x| b.add("op", Op::LayerNorm(LayerNorm::default()), &[x[0]]))?);
+        v.push(bench(format!("softmax {r}x{c}"), &[&[r, c]], |b, x| b.softmax("op", x[0], -1))?);
+    }
+    for &(n, c, s) in &pick(depth, &[(1, 32, 64), (2, 64, 32)]) {
+        v.push(bench(format!("instance_norm {n}x{c}x{s}^3"), &[&[n, c, s, s, s]], |b, x| b.add("op", Op::InstanceNorm(Default::default()), &[x[0]]))?);
+    }
+    // Recurrent layers: (batch, steps, features, hidden).
+    for &(bt, t, f, h) in &pick(depth, &[(1, 20, 35, 64), (8, 50, 74, 128), (32, 50, 300, 128), (1, 20, 128, 256), (16, 30, 512, 512), (2, 10, 1024, 1024), (32, 100, 64, 64)]) {
+        for gru in [true, false] {
+            v.push(recurrent_layer_bench(gru, bt, t, f, h)?);
+        }
+    }
+    Ok(v)
+}
+
+/// A GRU or LSTM layer over `[batch, steps, features]` with `hidden` units, returning its last state.
+fn recurrent_layer_bench(gru: bool, batch: usize, steps: usize, features: usize, hidden: usize) -> Result<Microbench> {
+    use crate::graph::blocks::{Block, Gru, Lstm, Recurrent, RecurrentOutput};
+    let kind = if gru { "gru" } else { "lstm" };
+    let p = Recurrent { hidden, layers: 1, time_major: false, output: RecurrentOutput::Last };
+    let mut mb = bench(format!("{kind} layer {batch}x{steps}x{features} h{hidden}"), &[&[batch, steps, features]], |b, x| {
+        if gru { Gru(p).build(b, &[x[0]]) } else { Lstm(p).build(b, &[x[0]]) }
+    })?;
+    mb.steps = steps;
+    Ok(mb)
+}
+
 /// `n` ReLUs on one element in a row: each costs only its dispatch, so the chain shows the gap between two
 /// passes and the latency of a submission.
 /// A copy over `elements` values (a relu), run between the timed iterations of a microbenchmark so that each
@@ -291,7 +376,7 @@ fn embedding_bench(tokens: usize, vocab: usize, dim: usize) -> Result<Microbench
     b.set_stage(Stage::Encoder, Some("bench"));
     let built = b.input("ids", &[tokens], DType::I64).and_then(|ids| b.add("op", Op::Embedding(Embedding { vocab, dim }), &[ids]));
     let out = built.map_err(|e| crate::error::Error::input(Default::default(), format!("microbenchmark `{label}`: {e}")))?;
-    Ok(Microbench { workload: b.finish(&label, "calibration microbenchmark", vec![out]), label })
+    Ok(Microbench { workload: b.finish(&label, "calibration microbenchmark", vec![out]), label, steps: 1 })
 }
 
 #[cfg(test)]

@@ -45,7 +45,8 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
             for path in rest {
                 m.merge(&read_raw(path)?).map_err(|e| Error::input(Location::file(path.display().to_string()), format!("cannot merge with {}: {e}", first.display())))?;
             }
-            m.recost(&crate::calibrate::suite::suite(crate::calibrate::suite::Depth::Full)?);
+            let suite = if m.eager.is_some() { crate::calibrate::suite::gpu_suite } else { crate::calibrate::suite::suite };
+            m.recost(&suite(crate::calibrate::suite::Depth::Full)?);
             m
         }
         None => match a.on.backend {
@@ -119,8 +120,8 @@ fn with_progress(steps: u64, measure: impl FnOnce(&mut dyn FnMut(&str)) -> Resul
 /// The suite in PyTorch, with the eager probes.
 fn measure_torch(a: &CalibrateArgs) -> Result<Measurements> {
     use crate::backend::torch::calibrate::{measure, TorchCalibrateOptions};
-    use crate::calibrate::suite::{suite, Depth};
-    let benches = suite(if a.quick { Depth::Quick } else { Depth::Full })?;
+    use crate::calibrate::suite::{gpu_suite, Depth};
+    let benches = gpu_suite(if a.quick { Depth::Quick } else { Depth::Full })?;
     let passes = a.passes.map_or(if a.quick { 1 } else { 3 }, |p| p as usize);
     let opts = TorchCalibrateOptions { device: a.on.device.clone(), math: a.on.math.clone(), passes, iters: if a.quick { 5 } else { 10 }, threads: a.on.threads };
     // Every microbenchmark in each pass, then four probes.

@@ -324,6 +324,11 @@ pub struct Runtime {
     /// lavapipe about 5 us per kernel, measured by `mmbench calibrate` on chains of two lengths).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub submit_per_kernel_us: f64,
+    /// Host time of one framework call of an op kind, its launches included, microseconds, where it was
+    /// measured (`mmbench calibrate --backend torch`: a cuDNN convolution's call costs the host several times
+    /// a `relu`'s). Kinds not listed pay `op_overhead_us` plus `launch_overhead_us` per kernel.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub call_overhead_us: BTreeMap<String, f64>,
     /// Whether input tensors are copied from host memory each inference (`.to(device)` per modality).
     #[serde(default = "yes")]
     pub input_copy: bool,
@@ -720,6 +725,9 @@ fn validate(hw: &Hardware, rep: &dyn Report) -> Result<()> {
         let base = format!("runtimes.{}", r.name);
         for (f, x) in [("op_overhead_us", r.op_overhead_us), ("launch_overhead_us", r.launch_overhead_us), ("sync_overhead_us", r.sync_overhead_us), ("submit_per_kernel_us", r.submit_per_kernel_us)] {
             non_negative(x, &format!("{base}.{f}"), rep)?;
+        }
+        for (kind, &x) in &r.call_overhead_us {
+            non_negative(x, &format!("{base}.call_overhead_us.{kind}"), rep)?;
         }
     }
     Ok(())

@@ -269,6 +269,7 @@ mod tests {
             launch_overhead_us: 0.0,
             sync_overhead_us: 0.0,
             submit_per_kernel_us: 0.0,
+            call_overhead_us: Default::default(),
             input_copy: true,
             conv_math: "tf32".into(),
             matmul_math: "fp32".into(),

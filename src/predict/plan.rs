@@ -297,6 +297,12 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
         }
         let dispatch = if node.continues_call { 0.0 } else { op_overhead };
         let mut host_cost = dispatch + if on_host { 0.0 } else { f64::from(node.cost.kernels) * launch };
+        // A call whose host cost was measured for its kind costs that, launches included.
+        if !node.continues_call && !on_host && !runtime.call_overhead_us.is_empty()
+            && let Some(us) = runtime.call_overhead_us.get(&node.op.kind())
+        {
+            host_cost = us * 1e-6;
+        }
         // A dependency on another stream of a device needs an event wait.
         let my_res = Resource::Stream(dev, stream);
         waited.clear();
@@ -344,4 +350,27 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
         runtime,
         node_device,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::graph::{load_workload, WorkloadOptions};
+    use crate::hardware::load_hardware;
+    use crate::predict::{predict, PredictOptions};
+
+    #[test]
+    fn a_measured_call_cost_replaces_the_dispatch_and_launch_cost_of_its_kind() {
+        let w = load_workload("av-mnist", &WorkloadOptions { batch: Some(1), ..Default::default() }).unwrap();
+        let mut hw = load_hardware("h100", &[]).unwrap();
+        let base = predict(&w, &hw, &PredictOptions::default()).unwrap().latency_s;
+        let convs = w.nodes().filter(|(_, n)| n.op.kind() == "conv2d").count() as f64;
+        let rt = hw.runtimes.iter_mut().find(|r| r.name == "eager").unwrap();
+        let old_us = rt.op_overhead_us + rt.launch_overhead_us;
+        rt.call_overhead_us.insert("conv2d".into(), 500.0);
+        let slow = predict(&w, &hw, &PredictOptions::default()).unwrap().latency_s;
+        // At batch 1 the host issues every call after the last: each convolution's call now costs 500 us.
+        let added = (slow - base) * 1e6;
+        let want = convs * (500.0 - old_us);
+        assert!((added - want).abs() < 0.02 * want, "added {added:.1} us, want {want:.1} us");
+    }
 }

@@ -42,6 +42,8 @@ struct RawSample {
     label: String,
     time_s: f64,
     kernels: u32,
+    /// Host time of the op's call (median), seconds.
+    host_s: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,10 +103,13 @@ fn measurements(benches: &[Microbench], raw: Raw, math: &str) -> Result<Measurem
     let by_label: BTreeMap<&str, &Microbench> = benches.iter().map(|mb| (mb.label.as_str(), mb)).collect();
     let mut samples = Vec::new();
     let mut kernels = BTreeMap::new();
+    let mut host_call_s = BTreeMap::new();
     for s in &raw.samples {
         let mb = by_label.get(s.label.as_str()).ok_or_else(|| Error::Unsupported(format!("the runner timed `{}`, which is not in the suite", s.label)))?;
-        samples.push(Sample::of(mb, s.time_s));
+        // A recurrent layer's time is shared by its steps.
+        samples.push(Sample::of(mb, s.time_s / mb.steps.max(1) as f64));
         kernels.insert(s.label.clone(), s.kernels);
+        host_call_s.insert(s.label.clone(), s.host_s);
     }
     let env = &raw.environment;
     let on_gpu = env.get("device").and_then(|d| d.as_str()) == Some("cuda");
@@ -119,6 +124,7 @@ fn measurements(benches: &[Microbench], raw: Raw, math: &str) -> Result<Measurem
         one_stream_s: raw.streams.as_ref().map(|s| s.one_stream_s),
         two_streams_s: raw.streams.as_ref().map(|s| s.two_streams_s),
         kernels,
+        host_call_s,
         environment: raw.environment.clone(),
     };
     // On a CPU, an op's smallest cost is the framework call itself: there is no kernel apart from it.

@@ -192,9 +192,9 @@ mod tests {
 
     #[test]
     fn a_recurrent_layer_is_one_call_and_shares_its_weights() {
-        let d = doc("cmu-mosei");
+        let d = doc("mujoco-push");
         let nodes = d["nodes"].as_array().unwrap();
-        let cells: Vec<&serde_json::Value> = nodes.iter().filter(|n| n["op"] == "lstm_cell").collect();
+        let cells: Vec<&serde_json::Value> = nodes.iter().filter(|n| n["op"] == "gru_cell" || n["op"] == "lstm_cell").collect();
         assert!(cells.len() > 1);
         let first = cells[0];
         let layer: Vec<&serde_json::Value> = cells.iter().copied().filter(|c| c["weight_owner"] == first["weight_owner"]).collect();

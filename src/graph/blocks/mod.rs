@@ -36,7 +36,7 @@ pub use mlp::Mlp;
 pub use mult::Mult;
 pub use r3d::R3d18;
 pub use mmformer::{encoder as mmformer_encoder, encoder_level as mmformer_level, pn_conv3d};
-pub use recurrent::{Gru, Lstm, RecurrentOutput};
+pub use recurrent::{Gru, Lstm, Recurrent, RecurrentOutput};
 pub use regnet::{RegNetOutput, RegNetY032, RegNetYStage, RegNetYStem, REGNETY_032_DEPTHS, REGNETY_032_WIDTHS};
 pub use resnet::{ResNet, ResNetOutput};
 pub use robotics::{CausalConv1d, ResConv2d, ResLinear};

@@ -251,6 +251,9 @@ pub struct KindFit {
     /// seconds per (wave-adjusted) FLOP over k (the per-output cost), seconds per (wave-adjusted) FLOP over
     /// the tile's columns (the gather cost).
     pub coefficients: [f64; 6],
+    /// Seconds per element of one folded row (`Efficiency::row_ns_per_element`): fitted for reductions and
+    /// normalizations of eager GPU calibrations only, 0 elsewhere.
+    pub row_s: f64,
     /// Mean absolute relative error of the plane on its own samples.
     pub fit_error: f64,
     /// Worst relative error of the plane on its own samples.
@@ -281,7 +284,7 @@ impl std::fmt::Display for DeriveError {
 
 /// A device with these peaks and the measured shape, for wave quantization while fitting.
 fn template(m: &Measurements) -> Device {
-    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0 };
+    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 };
     // A framework's libraries (cuBLAS, cuDNN) pick their kernels and tiles per shape and say nothing of them:
     // no kernel paths, no tile quantization, one curve per op kind; and a real GPU runs many kernels at once.
     let eager = m.eager.is_some();
@@ -444,6 +447,30 @@ fn fit_group(kind: &str, rows: &[([f64; 6], f64)], known: Option<FlopCost>) -> O
         kind: kind.to_string(),
         samples: rows.len(),
         coefficients: c,
+        row_s: 0.0,
+        fit_error: errs.iter().sum::<f64>() / errs.len() as f64,
+        worst_error: errs.iter().copied().fold(0.0, f64::max),
+    })
+}
+
+/// A reduction or normalization of an eager GPU calibration: FLOPs at the known cost, then a fixed cost, a
+/// cost per byte and a cost per element of one row (the library folds each row in one block, so few long rows
+/// run at one block's speed), fitted together on the times beyond the kernels' dispatch.
+fn fit_rows(kind: &str, samples: &[&Sample], dispatch: f64, known: FlopCost) -> Option<KindFit> {
+    let rows: Vec<([f64; 3], f64)> = samples
+        .iter()
+        .map(|s| ([1.0, s.bytes as f64, s.fold.unwrap_or(0) as f64], (s.time_s - f64::from(s.kernels) * dispatch - s.flops as f64 * known.per_flop).max(1e-9)))
+        .collect();
+    if rows.len() < 4 {
+        return None;
+    }
+    let [a, c, r] = fit_nonnegative(&rows)?;
+    let errs: Vec<f64> = rows.iter().map(|(f, t)| ((a + c * f[1] + r * f[2]) / t - 1.0).abs()).collect();
+    Some(KindFit {
+        kind: kind.to_string(),
+        samples: rows.len(),
+        coefficients: [a, known.per_flop, c, 0.0, 0.0, 0.0],
+        row_s: r,
         fit_error: errs.iter().sum::<f64>() / errs.len() as f64,
         worst_error: errs.iter().copied().fold(0.0, f64::max),
     })
@@ -488,7 +515,7 @@ fn curve(fit: &KindFit, peak: f64, bw: f64, capped: bool) -> Efficiency {
     // peak's where that is slower).
     let k_overhead = e * peak * compute;
     let gather_overhead = g * peak * compute;
-    Efficiency { compute, compute_half_mflop, memory, memory_half_kb, k_overhead, gather_overhead }
+    Efficiency { compute, compute_half_mflop, memory, memory_half_kb, k_overhead, gather_overhead, row_ns_per_element: fit.row_s * 1e9 }
 }
 
 /// Derives the hardware description from measurements.
@@ -584,9 +611,11 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     // a fit cannot tell the two costs apart; their FLOPs are charged at the peak and the rest fitted per byte.
     for (kind, v) in &by_kind {
         let r = rows(v);
+        let known = FlopCost { per_flop: 1.0 / peak, per_output: 0.0 };
+        let fit = if m.eager.is_some() && FOLD_KINDS.contains(&kind.as_str()) { fit_rows(kind, v, dispatch, known) } else { None };
         if r.len() >= 3
             && !compute_heavy(kind)
-            && let Some(f) = fit_group(kind, &r, Some(FlopCost { per_flop: 1.0 / peak, per_output: 0.0 }))
+            && let Some(f) = fit.or_else(|| fit_group(kind, &r, Some(known)))
         {
             kinds.push(f);
         }
@@ -608,7 +637,7 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     gpu.peak_tflops.insert("fp32".into(), peak / 1e12);
     gpu.mem_bw_gbs = bw / 1e9;
     gpu.kernel_overhead_us = overhead_s * 1e6;
-    let default_curve = Efficiency { compute: 0.5, compute_half_mflop: 0.0, memory: 0.5, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0 };
+    let default_curve = Efficiency { compute: 0.5, compute_half_mflop: 0.0, memory: 0.5, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 };
     let class_curve = |c: OpClass| {
         classes.iter().find(|(k, _)| *k == c).map_or(default_curve, |(_, f)| curve(f, peak, bw, true))
     };
@@ -768,7 +797,7 @@ fn derive_host(m: &Measurements) -> Result<(Device, KindFit), DeriveError> {
     let bw_share = (crate::predict::cost_model::SINGLE_CORE_BANDWIDTH_CORES / f64::from(units)).min(1.0);
     let per_core = if b > 0.0 { 1.0 / b } else { 1e12 };
     let bw = if c > 0.0 { 1.0 / (c * bw_share) } else { 1e12 };
-    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0 };
+    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 };
     let cpu = Device {
         name: "cpu".into(),
         kind: DeviceKind::Cpu,
@@ -859,7 +888,7 @@ mod tests {
     use crate::predict::cost_model::{op_time_with, DeviceRates};
 
     fn eff(compute: f64, compute_half_mflop: f64, memory: f64, memory_half_kb: f64) -> Efficiency {
-        Efficiency { compute, compute_half_mflop, memory, memory_half_kb, k_overhead: 0.0, gather_overhead: 0.0 }
+        Efficiency { compute, compute_half_mflop, memory, memory_half_kb, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 }
     }
 
     /// A lock-step device with known figures: 20 GFLOP/s, 10 GB/s, 50 us per kernel plus a 5 us gap.
@@ -1014,6 +1043,37 @@ mod tests {
     }
 
     #[test]
+    fn an_eager_fit_recovers_the_cost_of_a_long_row() {
+        // Instance norms on a GPU library that folds each row in one block: 3 us, 2 TB/s, and 1.2 ns per
+        // element of one row.
+        let (_, _, mut m) = synthetic();
+        m.eager = Some(eager_probes("fp32", &m.samples));
+        // Their FLOPs cost what the fit charges them: the compute peak's rate.
+        let per_flop = 1.0 / derive(&m).unwrap().gpu.peak_flops("fp32");
+        let norms: Vec<Sample> = crate::calibrate::suite::gpu_suite(Depth::Full)
+            .unwrap()
+            .iter()
+            .filter(|mb| mb.kind() == "instance_norm")
+            .map(|mb| {
+                let c = &mb.workload.node(mb.op()).cost;
+                let t = f64::from(c.kernels) * m.dispatch_s + 3e-6 + c.bytes() as f64 / 2e12 + c.fold.unwrap() as f64 * 1.2e-9 + c.flops as f64 * per_flop;
+                Sample::of(mb, t)
+            })
+            .collect();
+        assert!(norms.len() >= 6);
+        m.samples.retain(|s| s.kind != "instance_norm");
+        m.samples.extend(norms);
+        m.eager = Some(eager_probes("fp32", &m.samples));
+        let c = derive(&m).unwrap();
+        let fit = c.kinds.iter().find(|f| f.kind == "instance_norm").unwrap();
+        assert!((fit.row_s - 1.2e-9).abs() < 0.05e-9, "{fit:?}");
+        assert!((c.gpu.kernel_efficiency["instance_norm"].row_ns_per_element - 1.2).abs() < 0.05);
+        // wgpu calibrations keep their plane: no row term.
+        let (_, _, plain) = synthetic();
+        assert!(derive(&plain).unwrap().kinds.iter().all(|f| f.row_s == 0.0));
+    }
+
+    #[test]
     fn an_eager_fit_recovers_each_math_modes_curves() {
         // The same suite timed twice: convolutions twice as fast in TF32. Each calibration keeps its own math
         // mode and the speed it measured.
@@ -1082,7 +1142,7 @@ mod tests {
     #[test]
     fn a_negligible_fitted_cost_gives_a_curve_the_hardware_file_accepts() {
         // A per-byte cost of 1e-19 s/B on a 1.5 GB/s device is a rate 6.7 million times the bandwidth.
-        let fit = KindFit { kind: "gru_cell".into(), samples: 7, coefficients: [0.0, 1.0 / 30e9, 1e-19, 0.0, 3e-9, 0.0], fit_error: 0.0, worst_error: 0.0 };
+        let fit = KindFit { kind: "gru_cell".into(), samples: 7, coefficients: [0.0, 1.0 / 30e9, 1e-19, 0.0, 3e-9, 0.0], row_s: 0.0, fit_error: 0.0, worst_error: 0.0 };
         let c = curve(&fit, 30e9, 1.5e9, false);
         assert_eq!(c.memory, NO_COST);
         assert!((c.compute - 1.0).abs() < 1e-12 && (c.k_overhead - 90.0).abs() < 1e-9, "{c:?}");

@@ -51,6 +51,11 @@ pub struct Efficiency {
     /// convolution to 8 channels (an 8-column tile) pays four times the gathering per FLOP of one to 32.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub gather_overhead: f64,
+    /// For reductions and normalizations on a GPU library that folds each output row in one block (cuDNN's
+    /// instance norm): nanoseconds per element of one row, so an op over few long rows (16 channels of a 128³
+    /// volume) is as slow as one row streams, whatever the device's bandwidth. Added to the op's time.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub row_ns_per_element: f64,
 }
 
 fn is_zero(x: &f64) -> bool {

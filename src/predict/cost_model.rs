@@ -191,7 +191,12 @@ pub fn op_time_with(cost: &OpCost, rates: &DeviceRates, kind: Option<&str>) -> O
     let compute_s = if flops > 0.0 { flops / (rates.peak(cost.class) * share * eff.compute_at(flops / tiles) * wave * tiles) } else { 0.0 };
     let memory_s = if bytes > 0.0 { bytes / (rates.mem_bw * bw_share * eff.memory_at(bytes)) } else { 0.0 };
     let overhead_s = f64::from(cost.kernels) * rates.kernel_overhead_s;
-    let work = if dev.overlap_compute_memory { compute_s.max(memory_s) } else { compute_s + memory_s };
+    // A row folded by one block streams at its own rate (`row_ns_per_element`): few long rows take as long as one.
+    let row_s = match cost.fold {
+        Some(fold) if eff.row_ns_per_element > 0.0 && cost.gemm.is_none() => fold as f64 * eff.row_ns_per_element * 1e-9,
+        _ => 0.0,
+    };
+    let work = row_s + if dev.overlap_compute_memory { compute_s.max(memory_s) } else { compute_s + memory_s };
     let bound = if overhead_s >= work {
         Bound::Overhead
     } else if compute_s >= memory_s {
@@ -224,7 +229,7 @@ mod tests {
     use crate::hardware::{DeviceKind, Efficiency, EfficiencyTable, Streams};
 
     fn flat(compute: f64, memory: f64) -> Efficiency {
-        Efficiency { compute, compute_half_mflop: 0.0, memory, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0 }
+        Efficiency { compute, compute_half_mflop: 0.0, memory, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 }
     }
 
     /// A device with round numbers: 10 TFLOP/s fp32, 20 TFLOP/s tf32, 1000 GB/s, 100 units, 2 us per kernel.
@@ -472,7 +477,7 @@ mod tests {
         d.gemm_tile = [32, 64];
         d.tile_quantization = true;
         let padded = 2.0 * 64.0 * 1024.0 * 32.0;
-        d.efficiency.matmul = Efficiency { compute: 0.5, compute_half_mflop: padded / 1e6, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0 };
+        d.efficiency.matmul = Efficiency { compute: 0.5, compute_half_mflop: padded / 1e6, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 };
         let g = GemmShape { batch: 1, m: 1, n: 64, k: 1024, taps: 1 };
         let c = cost(OpClass::Matmul, 2 * 64 * 1024, 0, Some(g));
         let t = op_time(&c, &d, &runtime()).compute_s;
@@ -531,7 +536,7 @@ mod tests {
 
     #[test]
     fn efficiency_curve_saturates() {
-        let e = Efficiency { compute: 0.8, compute_half_mflop: 10.0, memory: 0.8, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0 };
+        let e = Efficiency { compute: 0.8, compute_half_mflop: 10.0, memory: 0.8, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 };
         assert!((e.compute_at(10e6) - 0.4).abs() < 1e-12);
         assert!(e.compute_at(1e12) > 0.799);
         assert_eq!(e.memory_at(1.0), 0.8);
@@ -548,7 +553,7 @@ mod tests {
     #[test]
     fn kernel_curves_override_the_class_and_lockstep_devices_add_the_terms() {
         let c = cost(OpClass::Elementwise, 1_000_000, 4_000_000, None);
-        let special = Efficiency { compute: 0.1, compute_half_mflop: 0.0, memory: 0.25, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0 };
+        let special = Efficiency { compute: 0.1, compute_half_mflop: 0.0, memory: 0.25, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 };
         let mut d = device();
         // 4 MB at 1000 GB/s x 0.25 = 16 us (instead of 8 us with the class curve).
         d.kernel_efficiency.insert("relu".into(), special);
@@ -575,5 +580,16 @@ mod tests {
     #[test]
     fn transfer_is_latency_plus_size_over_bandwidth() {
         assert!((transfer_time(25_000_000, 25.0, 10.0) - (10e-6 + 1e-3)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_long_row_costs_its_elements_at_the_row_rate() {
+        let mut d = device();
+        let rt = runtime();
+        let cost = OpCost { fold: Some(1 << 20), bytes_read: 16 << 20, bytes_written: 16 << 20, kernels: 1, ..OpCost::of(OpClass::Reduction) };
+        let base = op_time(&cost, &d, &rt).total_s;
+        d.efficiency.reduction.row_ns_per_element = 2.0;
+        let slow = op_time(&cost, &d, &rt).total_s;
+        assert!((slow - base - (1u64 << 20) as f64 * 2e-9).abs() < 1e-12, "{base} {slow}");
     }
 }

@@ -35,7 +35,7 @@ def main(argv=None):
     c.add_argument("--threads", type=int, default=None)
     a = p.parse_args(argv)
     try:
-        import torch  # noqa: F401
+        import torch
     except ImportError as e:
         print(f"mmbench-torch: PyTorch is not importable ({e}): install it with `pip install torch numpy`", file=sys.stderr)
         return 3

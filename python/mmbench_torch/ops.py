@@ -175,33 +175,24 @@ def _lstm_step(x, state, w_hh, b_hh):
     return torch.stack((h, c), 1)
 
 
+# Unary functions without parameters, as the models call them.
+PLAIN_UNARY = {"relu": F.relu, "gelu": F.gelu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "silu": F.silu,
+               "exp": torch.exp, "log": torch.log, "abs": torch.abs}
+
+
 def _unary(func):
     """The function of a unary node's `func` (`"relu"` or `{"leaky_relu": {"slope": 0.1}}`)."""
     if isinstance(func, str):
         name, p = func, {}
     else:
         ((name, p),) = func.items()
-    if name == "relu":
-        return F.relu
+    if name in PLAIN_UNARY:
+        return PLAIN_UNARY[name]
     if name == "leaky_relu":
         slope = float(p["slope"])
         return lambda x: F.leaky_relu(x, slope)
-    if name == "gelu":
-        return F.gelu
     if name == "gelu_tanh":
         return lambda x: F.gelu(x, approximate="tanh")
-    if name == "sigmoid":
-        return torch.sigmoid
-    if name == "tanh":
-        return torch.tanh
-    if name == "silu":
-        return F.silu
-    if name == "exp":
-        return torch.exp
-    if name == "log":
-        return torch.log
-    if name == "abs":
-        return torch.abs
     if name == "pow":
         e = float(p["exponent"])
         return lambda x: torch.pow(x, e)

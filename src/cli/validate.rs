@@ -124,11 +124,12 @@ pub fn run(a: ValidateArgs) -> Result<()> {
     // configuration's passes lie minutes apart), each keeping its fastest pass.
     let mut runner = Runner::new(&a);
     let mut measured: Vec<Option<MeasuredRun>> = matched.iter().map(|m| m.map(|i| saved[i].1.clone())).collect();
-    let todo: Vec<&Workload> = configs.iter().zip(&matched).filter(|(_, m)| m.is_none() && !a.measured_only).map(|(w, _)| w).collect();
+    let todo: Vec<usize> = (0..configs.len()).filter(|&k| matched[k].is_none() && !a.measured_only).collect();
+    let todo_configs: Vec<&Workload> = todo.iter().map(|&k| &configs[k]).collect();
     for pass in 1..=a.passes {
-        let runs = runner.measure_all(&todo, (a.passes > 1).then_some(pass))?;
-        for (w, run) in todo.iter().zip(runs) {
-            let k = configs.iter().position(|c| std::ptr::eq(c, *w)).expect("a configuration");
+        let runs = runner.measure_all(&todo_configs, (a.passes > 1).then_some(pass))?;
+        for (&k, run) in todo.iter().zip(runs) {
+            let w = &configs[k];
             match run {
                 Ok(run) => {
                     if measured[k].as_ref().is_none_or(|b| run.latency_ms < b.latency_ms) {

@@ -133,7 +133,8 @@ pub fn run_table(r: &RunReport) -> String {
     let _ = writeln!(s, "GPU busy            {:>10.3} ms (op times of the median iteration)", r.gpu_busy_ms);
     let _ = writeln!(s, "parameters          {}", thousands(r.params));
     let _ = writeln!(s, "work                {}, {} ops", flops_text(r.flops), r.ops);
-    if let Some(t) = &r.torch {
+    // (On a CPU, ops run inside their calls: there are no device kernels to count.)
+    if let Some(t) = r.torch.as_ref().filter(|t| t.kernels > 0 || t.copies > 0) {
         let _ = writeln!(
             s,
             "kernels             {} measured ({} predicted), {:.0}% under 10 us, {} copies, {:.3} ms busy",
@@ -146,6 +147,8 @@ pub fn run_table(r: &RunReport) -> String {
         if let Some(b) = t.peak_memory_bytes {
             let _ = writeln!(s, "peak memory         {}", crate::report::bytes_text(b));
         }
+    }
+    if let Some(t) = &r.torch {
         let _ = writeln!(s, "host to results     {:>10.3} ms median (the final synchronize included)", t.host_ms.median);
     }
     let _ = writeln!(s);

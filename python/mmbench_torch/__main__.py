@@ -16,6 +16,7 @@ def main(argv=None):
     r.add_argument("graphs", nargs="+")
     r.add_argument("--out-dir", required=True, help="results as OUT_DIR/<k>.json, k the graph's position")
     r.add_argument("--budget-s", type=float, default=None, help="stop timing a graph after 3 iterations once this long")
+    r.add_argument("--min-time-s", type=float, default=0.0, help="time a fast graph for at least this long (and warm it up for half as long)")
     r.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     r.add_argument("--math", default="fp32", choices=["fp32", "default", "tf32"])
     r.add_argument("--iters", type=int, default=10)

@@ -9,6 +9,7 @@ repeated, each timed iteration inside a `record_function` range whose kernels th
 microbenchmarks share one profiler session. Each op keeps its fastest iteration over every pass.
 
 The probes:
+- each op's bare issue time: its call repeated without the profiler and without waiting for the device;
 - a chain of tiny ops: the host time of one framework call, the driver's launch call inside it (from the
   profiler's `cudaLaunchKernel` ranges), the device time of the smallest kernel, and a final synchronize;
 - host-to-device copies of pageable tensors, 4 B to 64 MiB: latency and bandwidth;
@@ -99,10 +100,29 @@ def time_chunk(benches, device, flush, iters):
                     op.run(values)
 
     times = device_times(run.profiled_events(body, device), "b:")
+    issue = {k: issue_time(*p, device) for k, p in prepared.items() if not isinstance(p, Exception)}
     return {
-        k: p if isinstance(p, Exception) else [times[f"{k}:{it}"] for it in range(iters) if f"{k}:{it}" in times]
+        k: p if isinstance(p, Exception) else [times[f"{k}:{it}"] + (issue[k],) for it in range(iters) if f"{k}:{it}" in times]
         for k, p in prepared.items()
     }
+
+
+# Calls whose host time is averaged for one bare issue timing.
+ISSUE_CALLS = 20
+
+
+def issue_time(op, values, device):
+    """Host time of one call of `op`, issued back to back without the profiler (whose callbacks would add to
+    it) and without waiting for the device: what the call costs the thread that issues an eager model."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    op.run(values)
+    sync()
+    t = time.perf_counter()
+    for _ in range(ISSUE_CALLS):
+        op.run(values)
+    dt = (time.perf_counter() - t) / ISSUE_CALLS
+    sync()
+    return dt
 
 
 def probe_chain(device):
@@ -228,6 +248,7 @@ def calibrate(suite, device_name="cuda", math="fp32", passes=3, iters=10):
     best = [None] * len(benches)
     kernels = [0] * len(benches)
     hosts = [[] for _ in benches]
+    issues = [None] * len(benches)
     skipped = []
     with torch.no_grad():
         for p in range(passes):
@@ -243,11 +264,12 @@ def calibrate(suite, device_name="cuda", math="fp32", passes=3, iters=10):
                         skipped.append({"label": benches[i]["label"], "reason": str(timed[k])})
                         best[i] = "skip"
                         continue
-                    for t, n, host in timed[k]:
+                    for t, n, host, issue in timed[k]:
                         if best[i] is None or t < best[i]:
                             best[i] = t
                         kernels[i] = max(kernels[i], n)
                         hosts[i].append(host)
+                        issues[i] = issue if issues[i] is None else min(issues[i], issue)
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
         progress("eager overheads")
@@ -260,9 +282,10 @@ def calibrate(suite, device_name="cuda", math="fp32", passes=3, iters=10):
         host = host_samples(suite.get("host_work", []))
     # The host's cost of a call: its median (the profiler's own cost per range is small next to a framework
     # call, and the same in every one).
+    # The bare issue time keeps its fastest pass, as the device times do (the host's speed drifts).
     samples = [
-        {"label": b["label"], "time_s": t, "kernels": k, "host_s": statistics.median(h)}
-        for b, t, k, h in zip(benches, best, kernels, hosts)
+        {"label": b["label"], "time_s": t, "kernels": k, "host_s": statistics.median(h), "issue_s": q}
+        for b, t, k, h, q in zip(benches, best, kernels, hosts, issues)
         if t not in (None, "skip")
     ]
     return {

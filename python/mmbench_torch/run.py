@@ -1,7 +1,7 @@
 """Running an exported graph eagerly in PyTorch and timing it as MMBench did.
 
 Three passes over the same model:
-- timed: `iters` iterations after `warmup`, each bracketed by CUDA events (host clock on the CPU) at the start
+- timed: `iters` iterations after `warmup` (or, with `min_time_s`, as many as fill that time), each bracketed by CUDA events (host clock on the CPU) at the start
   and end of every stage segment (a run of calls of one stage and modality), so end-to-end and stage times
   carry no per-op instrumentation;
 - profiled: a few iterations under `torch.profiler`, every call inside a `record_function` range, whose
@@ -13,6 +13,7 @@ Three passes over the same model:
 The result is JSON (schema `mmbench.torch-run`) that `mmbench run --backend torch` turns into the run report
 the wgpu backend writes."""
 
+import gc
 import json
 import os
 import platform
@@ -33,6 +34,8 @@ KERNEL_CATS = {"kernel"}
 COPY_CATS = {"gpu_memcpy", "gpu_memset"}
 LAUNCH_CATS = {"cuda_runtime", "cuda_driver"}
 ANNOTATION = "mmb:"
+# The most iterations a fast graph is timed (or warmed up) for under `min_time_s`.
+MAX_ITERATIONS = 2000
 
 
 class RunError(Exception):
@@ -319,9 +322,11 @@ def save_values(model, directory):
     return sorted(int(k) for k in manifest)
 
 
-def run(doc, device_name="cuda", math="fp32", iters=10, warmup=2, profile_iters=3, check_dir=None, streams=False, fused=True, budget_s=None):
+def run(doc, device_name="cuda", math="fp32", iters=10, warmup=2, profile_iters=3, check_dir=None, streams=False, fused=True, budget_s=None, min_time_s=0.0):
     """Builds and times one exported graph. With `budget_s`, timing stops after the first three timed
-    iterations once the timed ones have taken that long (slow configurations: seconds per inference)."""
+    iterations once the timed ones have taken that long (slow configurations: seconds per inference). With
+    `min_time_s`, a fast graph is timed for at least that long (at most `MAX_ITERATIONS` iterations) after a
+    warm-up of half as long."""
     device = device_of(device_name)
     set_math(math)
     torch.manual_seed(0)
@@ -348,16 +353,33 @@ def run(doc, device_name="cuda", math="fp32", iters=10, warmup=2, profile_iters=
     with torch.no_grad():
         if check_dir is not None:
             result["check"] = {"dir": check_dir, "nodes": save_values(model, check_dir)}
-        for _ in range(warmup):
-            timed_iteration(model, segs, clock, stream_map)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        runs, spent = [], 0.0
-        while len(runs) < iters and not (budget_s is not None and len(runs) >= 3 and spent > budget_s):
-            t = time.perf_counter()
-            runs.append(timed_iteration(model, segs, clock, stream_map))
-            spent += time.perf_counter() - t
+        # A fast graph is warmed up and timed for a while, not a count of iterations: its first iterations pay
+        # for cuDNN's heuristics and the allocator's first blocks, and a millisecond inference timed ten times
+        # is at the mercy of one slow iteration. Python's collector stays off while timing (it runs when
+        # allocations cross a threshold, in whichever iteration that happens).
+        gc_was_on = gc.isenabled()
+        gc.disable()
+        try:
+            done, spent = 0, 0.0
+            while done < warmup or (spent < min_time_s / 2 and done < MAX_ITERATIONS):
+                t = time.perf_counter()
+                timed_iteration(model, segs, clock, stream_map)
+                spent += time.perf_counter() - t
+                done += 1
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            runs, spent = [], 0.0
+            while (len(runs) < iters or (spent < min_time_s and len(runs) < MAX_ITERATIONS)) and not (
+                budget_s is not None and len(runs) >= 3 and spent > budget_s
+            ):
+                t = time.perf_counter()
+                runs.append(timed_iteration(model, segs, clock, stream_map))
+                spent += time.perf_counter() - t
+        finally:
+            if gc_was_on:
+                gc.enable()
         result["iterations"] = len(runs)
+        result["warmup"] = done
         result["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
         result["iteration_ms"] = [r[0] for r in runs]
         result["host_ms"] = [r[1] for r in runs]
@@ -389,6 +411,7 @@ def main_run(args):
                 streams=args.streams,
                 fused=not args.unfused,
                 budget_s=args.budget_s,
+                min_time_s=args.min_time_s,
             )
         except RunError:
             raise

@@ -134,3 +134,25 @@ def test_values_are_dropped_after_their_last_reader_and_outputs_kept():
     kept = model.new_values()
     model.run(kept, release=False)
     assert all(v is not None for v in kept)
+
+
+def test_a_fast_graph_is_timed_for_at_least_the_minimum_time():
+    # Three iterations asked, but 0.2 s of timing: a sub-millisecond graph runs many more (until the time is
+    # filled or the cap reached), after a warm-up of about half as long; and Python's collector is back on.
+    import gc
+
+    r = run.run(small_doc(), device_name="cpu", iters=3, warmup=1, profile_iters=0, min_time_s=0.2)
+    assert r["iterations"] > 3 and len(r["iteration_ms"]) == r["iterations"]
+    assert r["warmup"] > 1
+    assert r["iterations"] == run.MAX_ITERATIONS or sum(r["host_ms"]) >= 200.0 * 0.9
+    assert gc.isenabled()
+
+
+def test_calibration_samples_carry_a_bare_issue_time():
+    from mmbench_torch import bench
+
+    doc = small_doc()
+    suite = {"schema": bench.SUITE_SCHEMA, "version": 1, "benches": [{"label": "tiny", "graph": doc}], "host_work": []}
+    raw = bench.calibrate(suite, device_name="cpu", passes=2, iters=2)
+    (s,) = raw["samples"]
+    assert s["label"] == "tiny" and s["issue_s"] > 0.0

@@ -21,7 +21,7 @@ use super::fit::{fit_nonnegative, fit_nonnegative_with};
 use crate::graph::{GemmShape, OpClass};
 use crate::exec::WORKGROUP_FOLD_FROM;
 use crate::hardware::{Device, DeviceKind, Efficiency, EfficiencyTable, FoldPath, GemmPath, Link, Runtime, Streams};
-use crate::predict::cost_model::{gemm_tile_of, tile_utilization, wave_utilization};
+use crate::predict::cost_model::{gemm_use, tile_intensity};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -50,6 +50,10 @@ pub struct Sample {
     pub broadcast: bool,
     /// Median device time of the op over the timed iterations, seconds.
     pub time_s: f64,
+    /// The op's [`crate::graph::Op::launch_key`] (its kind, `+bias` for a biased convolution); set from the
+    /// suite when measurements are read, so older files need not carry it.
+    #[serde(default, skip_serializing)]
+    pub launch_key: String,
 }
 
 /// One timing of the host-work stand-in.
@@ -123,11 +127,28 @@ pub struct EagerProbes {
     /// Host time of each microbenchmark's call, by label, seconds (a whole recurrent layer's for a layer).
     #[serde(default)]
     pub host_call_s: BTreeMap<String, f64>,
+    /// Host time of each microbenchmark's call issued bare, back to back (no profiler, no wait for the
+    /// device), by label, seconds: the call's cost to the issuing thread, measured directly.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub issue_call_s: BTreeMap<String, f64>,
     /// Versions, device, driver and host CPU, as the runner read them.
     pub environment: serde_json::Value,
 }
 
+/// The output tiles a GPU's GEMM and convolution libraries are taken to choose from: every `tm x tn` of 32 to
+/// 256 rows and columns with at most 128 x 256 outputs (cuBLAS's and cuDNN's kernels come in these sizes;
+/// CUTLASS, their open counterpart, names its kernels by such tiles).
+pub fn library_tiles() -> Vec<[u32; 2]> {
+    let sides = [32, 64, 128, 256];
+    sides.iter().flat_map(|&tm| sides.iter().map(move |&tn| [tm, tn])).filter(|[tm, tn]| tm * tn <= 128 * 256).collect()
+}
+
 impl EagerProbes {
+    /// Whether the suite ran on a CUDA device (not PyTorch on the CPU).
+    pub fn on_gpu(&self) -> bool {
+        self.environment.get("device").and_then(|d| d.as_str()) == Some("cuda")
+    }
+
     /// The framework's host cost of one call beyond its launch, seconds.
     pub fn op_overhead_s(&self) -> f64 {
         (self.op_call_s - self.launch_s).max(0.0)
@@ -165,14 +186,31 @@ impl EagerProbes {
             let t = self.host_call_s.entry(k.clone()).or_insert(*v);
             *t = t.min(*v);
         }
+        for (k, v) in &other.issue_call_s {
+            let t = self.issue_call_s.entry(k.clone()).or_insert(*v);
+            *t = t.min(*v);
+        }
     }
 }
 
 impl Sample {
     /// A timing of microbenchmark `mb`, with its op's cost as the cost model counts it.
     pub fn of(mb: &super::suite::Microbench, time_s: f64) -> Sample {
-        let c = &mb.workload.node(mb.op()).cost;
-        Sample { label: mb.label.clone(), kind: mb.kind(), class: c.class, flops: c.flops, bytes: c.bytes(), kernels: c.kernels, gemm: c.gemm, fold: c.fold, broadcast: c.broadcast, time_s }
+        let n = mb.workload.node(mb.op());
+        let c = &n.cost;
+        Sample {
+            label: mb.label.clone(),
+            kind: mb.kind(),
+            class: c.class,
+            flops: c.flops,
+            bytes: c.bytes(),
+            kernels: c.kernels,
+            gemm: c.gemm,
+            fold: c.fold,
+            broadcast: c.broadcast,
+            time_s,
+            launch_key: n.op.launch_key(),
+        }
     }
 }
 
@@ -254,6 +292,9 @@ pub struct KindFit {
     /// Seconds per element of one folded row (`Efficiency::row_ns_per_element`): fitted for reductions and
     /// normalizations of eager GPU calibrations only, 0 elsewhere.
     pub row_s: f64,
+    /// The tile intensity from which a library tile runs at the kind's full rate (`Efficiency::tile_knee`):
+    /// chosen by the fit for GEMM-like kinds of devices with `library_tiles`, 0 elsewhere.
+    pub tile_knee: f64,
     /// Mean absolute relative error of the plane on its own samples.
     pub fit_error: f64,
     /// Worst relative error of the plane on its own samples.
@@ -284,10 +325,12 @@ impl std::fmt::Display for DeriveError {
 
 /// A device with these peaks and the measured shape, for wave quantization while fitting.
 fn template(m: &Measurements) -> Device {
-    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 };
+    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() };
     // A framework's libraries (cuBLAS, cuDNN) pick their kernels and tiles per shape and say nothing of them:
-    // no kernel paths, no tile quantization, one curve per op kind; and a real GPU runs many kernels at once.
+    // no kernel paths, one curve per op kind; and a real GPU runs many kernels at once. On a GPU the fit
+    // takes the libraries' choice of tile as the cost model does (`library_tiles`).
     let eager = m.eager.is_some();
+    let library = m.eager.as_ref().is_some_and(EagerProbes::on_gpu);
     Device {
         name: "gpu".into(),
         kind: DeviceKind::Gpu,
@@ -305,6 +348,9 @@ fn template(m: &Measurements) -> Device {
         broadcast_efficiency: BTreeMap::new(),
         overlap_compute_memory: false,
         tile_quantization: !eager,
+        library_tiles: if library { library_tiles() } else { vec![] },
+        // cuDNN runs a recurrent layer's steps in persistent kernels, not as tiled GEMMs.
+        untiled_kinds: if library { ["gru_cell", "lstm_cell"].map(String::from).to_vec() } else { vec![] },
         gemm_paths: if eager { vec![] } else { wgpu_gemm_paths(m.gemm_tile) },
         fold_paths: if eager { vec![] } else { wgpu_fold_paths() },
         tdp_w: None,
@@ -385,18 +431,32 @@ fn fit_key(s: &Sample, dev: &Device) -> String {
     }
 }
 
+/// The knees a fit tries for GEMM-like kinds: none (every tile at full rate), then each library tile's
+/// intensity; on a device without library tiles, none only. (A knee past the largest tile's intensity would
+/// only rescale every tile's rate, and so the per-FLOP cost the peak is read from.)
+fn tile_knees(dev: &Device) -> Vec<f64> {
+    let mut knees: Vec<f64> = dev.library_tiles.iter().map(|&t| tile_intensity(t)).collect();
+    knees.sort_by(f64::total_cmp);
+    knees.dedup();
+    knees.insert(0, 0.0);
+    knees
+}
+
 /// `[1, F / (tile · wave), B, 1 / wave, F / (tile · wave · k), F / (tile · wave · tile columns)]` of a
 /// sample on `dev`, as the cost model charges it: a GEMM pays for whole tiles (and whole packs of input
 /// channels), its half-saturation cost for idle units, and every (padded) output element a `k_overhead`
 /// (the fifth column, twice the padded outputs per wave); a reduction's outputs (its FLOPs over its fold)
 /// pay the same. The last column is a convolution's gathered input values, per tile of output columns
 /// (`gather_overhead`): zero for kernels that do not gather.
-fn features(s: &Sample, dev: &Device) -> [f64; 6] {
+///
+/// On a device with `library_tiles`, the tile and its rate are those the cost model takes for a kind whose
+/// tiles reach full rate at intensity `tile_knee`.
+fn features(s: &Sample, dev: &Device, tile_knee: f64) -> [f64; 6] {
     let (wave, tiles, k, tile_n) = s.gemm.as_ref().map_or((1.0, 1.0, s.fold.unwrap_or(0) as f64, 0.0), |g| {
         let path = dev.gemm_path(&s.kind, g);
-        let tile = gemm_tile_of(g, dev, path);
+        let u = gemm_use(g, dev, Some(&s.kind), path, tile_knee);
         let gathers = path.is_some() && CONV_KINDS.contains(&s.kind.as_str());
-        (wave_utilization(g, dev, tile), tile_utilization(g, dev, tile) * path.map_or(1.0, |p| p.pack_utilization(g)), g.k as f64, if gathers { f64::from(tile[1]) } else { 0.0 })
+        (u.wave, u.used, g.k as f64, if gathers { f64::from(u.tile[1]) } else { 0.0 })
     });
     let padded = s.flops as f64 / (wave * tiles);
     [1.0, padded, s.bytes as f64, 1.0 / wave, if k > 0.0 { padded / k } else { 0.0 }, if tile_n > 0.0 { padded / tile_n } else { 0.0 }]
@@ -448,6 +508,7 @@ fn fit_group(kind: &str, rows: &[([f64; 6], f64)], known: Option<FlopCost>) -> O
         samples: rows.len(),
         coefficients: c,
         row_s: 0.0,
+        tile_knee: 0.0,
         fit_error: errs.iter().sum::<f64>() / errs.len() as f64,
         worst_error: errs.iter().copied().fold(0.0, f64::max),
     })
@@ -471,6 +532,7 @@ fn fit_rows(kind: &str, samples: &[&Sample], dispatch: f64, known: FlopCost) -> 
         samples: rows.len(),
         coefficients: [a, known.per_flop, c, 0.0, 0.0, 0.0],
         row_s: r,
+        tile_knee: 0.0,
         fit_error: errs.iter().sum::<f64>() / errs.len() as f64,
         worst_error: errs.iter().copied().fold(0.0, f64::max),
     })
@@ -501,21 +563,16 @@ fn curve(fit: &KindFit, peak: f64, bw: f64, capped: bool) -> Efficiency {
     // that the curve stays within what a hardware description accepts.)
     let compute = cap(if b > 0.0 { (1.0 / (b * peak)).min(NO_COST) } else { NO_COST });
     let memory = cap(if c > 0.0 { (1.0 / (c * bw)).min(NO_COST) } else { NO_COST });
-    let rest = a;
-    // The wave-scaled constant is the compute term's half-saturation; the fixed rest goes to the memory term
-    // (or to the compute term of a kind that moves no bytes in its fit).
-    let mut compute_half_mflop = d * peak * compute / 1e6;
-    let mut memory_half_kb = 0.0;
-    if c > 0.0 {
-        memory_half_kb = rest * bw * memory / 1024.0;
-    } else {
-        compute_half_mflop += rest * peak * compute / 1e6;
-    }
+    // The wave-scaled constant is the compute term's half-saturation; the fixed rest goes to the memory term,
+    // even where its fit found no cost per byte (the compute term's half-saturation is charged per inverse wave,
+    // which a fixed cost is not: a GEMM of one tile on 132 units would pay it 132 times).
+    let compute_half_mflop = d * peak * compute / 1e6;
+    let memory_half_kb = a * bw * memory / 1024.0;
     // The per-output cost in multiply-adds at the per-FLOP cost the curve charges (the fitted one, or the
     // peak's where that is slower).
     let k_overhead = e * peak * compute;
     let gather_overhead = g * peak * compute;
-    Efficiency { compute, compute_half_mflop, memory, memory_half_kb, k_overhead, gather_overhead, row_ns_per_element: fit.row_s * 1e9 }
+    Efficiency { compute, compute_half_mflop, memory, memory_half_kb, k_overhead, gather_overhead, row_ns_per_element: fit.row_s * 1e9, tile_knee: fit.tile_knee }
 }
 
 /// Derives the hardware description from measurements.
@@ -543,22 +600,33 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     // dispatches (less than a fifth of its time beyond them) says nothing about the rest but the jitter of
     // the dispatch: a fit of relative errors would chase it, so it is left out.
     let dispatch = m.dispatch_s;
-    let rows = |v: &[&Sample]| -> Vec<([f64; 6], f64)> {
+    let rows_at = |v: &[&Sample], knee: f64| -> Vec<([f64; 6], f64)> {
         v.iter()
-            .map(|s| (features(s, &gpu), s.time_s - f64::from(s.kernels) * dispatch, s.time_s))
+            .map(|s| (features(s, &gpu, knee), s.time_s - f64::from(s.kernels) * dispatch, s.time_s))
             .filter(|(_, beyond, t)| *beyond >= MIN_BEYOND_DISPATCH * t)
             .map(|(f, beyond, _)| (f, beyond))
             .collect()
+    };
+    let rows = |v: &[&Sample]| rows_at(v, 0.0);
+    // On a GEMM library, each GEMM-like kind's tiles reach full rate at their own intensity: the fit tries
+    // each tile's intensity (and none) and keeps the knee whose plane fits the kind best.
+    let knees = tile_knees(&gpu);
+    let fit_knee = |kind: &str, v: &[&Sample], known: Option<FlopCost>, knees: &[f64]| -> Option<KindFit> {
+        knees
+            .iter()
+            .filter_map(|&knee| {
+                let r = rows_at(v, knee);
+                (r.len() >= 3).then(|| fit_group(kind, &r, known)).flatten().map(|f| KindFit { tile_knee: knee, ..f })
+            })
+            .min_by(|a, b| a.fit_error.total_cmp(&b.fit_error))
     };
     // Pass 1: GEMM-like kinds fix the compute peak (the fastest per-FLOP rate among them).
     let mut kinds = Vec::new();
     for (kind, v) in &by_kind {
         // Two points fix no plane; a kind needs three sizes of its own.
-        let r = rows(v);
-        if r.len() >= 3
-            && compute_heavy(kind)
+        if compute_heavy(kind)
             && gemm_of_cell(kind).is_none()
-            && let Some(f) = fit_group(kind, &r, None)
+            && let Some(f) = fit_knee(kind, v, None, &knees)
         {
             kinds.push(f);
         }
@@ -573,11 +641,9 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
         let r = rows(v);
         let Some(gemm) = gemm_of_cell(kind) else { continue };
         let fit = if r.len() >= 5 {
-            fit_group(kind, &r, None)
-        } else if r.len() >= 3
-            && let Some(g) = kinds.iter().find(|f| f.kind == gemm)
-        {
-            fit_group(kind, &r, Some(FlopCost { per_flop: g.coefficients[1], per_output: g.coefficients[4] }))
+            fit_knee(kind, v, None, &knees)
+        } else if let Some(g) = kinds.iter().find(|f| f.kind == gemm) {
+            fit_knee(kind, v, Some(FlopCost { per_flop: g.coefficients[1], per_output: g.coefficients[4] }), &[g.tile_knee])
         } else {
             None
         };
@@ -586,7 +652,7 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     // Only kinds whose FLOP term carries most of their largest sample's time say anything about the peak (a
     // kind fitted with a tiny per-FLOP cost on a few points would claim an absurd one).
     let carries = |f: &KindFit, col: usize, v: &[&Sample]| -> bool {
-        let r = rows(v);
+        let r = rows_at(v, f.tile_knee);
         let Some((x, _)) = r.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else { return false };
         let total: f64 = x.iter().zip(&f.coefficients).map(|(a, c)| a * c).sum();
         f.coefficients[col] > 0.0 && x[col] * f.coefficients[col] >= 0.5 * total
@@ -624,8 +690,8 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     let mut classes = Vec::new();
     for (class, v) in &by_class {
         let name = class_name(*class);
-        let fixed = if compute_heavy(name) { None } else { Some(FlopCost { per_flop: 1.0 / peak, per_output: 0.0 }) };
-        if let Some(f) = fit_group(name, &rows(v), fixed) {
+        let fit = if compute_heavy(name) { fit_knee(name, v, None, &knees) } else { fit_group(name, &rows(v), Some(FlopCost { per_flop: 1.0 / peak, per_output: 0.0 })) };
+        if let Some(f) = fit {
             classes.push((*class, f));
         }
     }
@@ -637,7 +703,7 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     gpu.peak_tflops.insert("fp32".into(), peak / 1e12);
     gpu.mem_bw_gbs = bw / 1e9;
     gpu.kernel_overhead_us = overhead_s * 1e6;
-    let default_curve = Efficiency { compute: 0.5, compute_half_mflop: 0.0, memory: 0.5, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 };
+    let default_curve = Efficiency { compute: 0.5, compute_half_mflop: 0.0, memory: 0.5, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() };
     let class_curve = |c: OpClass| {
         classes.iter().find(|(k, _)| *k == c).map_or(default_curve, |(_, f)| curve(f, peak, bw, true))
     };
@@ -707,6 +773,7 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
         sync_overhead_us: submit_fixed_s * 1e6,
         submit_per_kernel_us: submit_per_kernel_s * 1e6,
         call_overhead_us: BTreeMap::new(),
+        kernels_per_op: BTreeMap::new(),
         input_copy: false,
         conv_math: "fp32".into(),
         matmul_math: "fp32".into(),
@@ -743,19 +810,37 @@ const PROFILER_PROBE_KIND: &str = "relu";
 fn eager_runtime(e: &EagerProbes, samples: &[Sample]) -> Runtime {
     let (conv_math, matmul_math) = torch_math(&e.math);
     // On a CPU the op runs inside its call: the call's time is the op's, which the curves already carry.
-    let on_gpu = e.environment.get("device").and_then(|d| d.as_str()) == Some("cuda");
+    let on_gpu = e.on_gpu();
+    // Calls issued bare measure the cost directly. Older calibrations timed them under the profiler only,
+    // which adds its own cost to each (its callbacks around every launch and range): a `relu`'s call there,
+    // less the same call timed bare in the chain, is that cost.
+    let bare = !e.issue_call_s.is_empty();
+    let calls = if bare { &e.issue_call_s } else { &e.host_call_s };
     let mut by_kind: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for s in samples.iter().filter(|_| on_gpu) {
-        if let Some(&t) = e.host_call_s.get(&s.label)
+        if let Some(&t) = calls.get(&s.label)
             && !s.label.contains(" layer ")
         {
             by_kind.entry(s.kind.as_str()).or_default().push(t);
         }
     }
-    // The calls were timed under the profiler, which adds its own cost to each (its callbacks around every
-    // launch and range): a `relu`'s call there, less the same call timed bare in the chain, is that cost.
-    let profiler_s = by_kind.get(PROFILER_PROBE_KIND).map_or(0.0, |v| (super::median(v) - e.op_call_s).max(0.0));
+    let profiler_s = if bare { 0.0 } else { by_kind.get(PROFILER_PROBE_KIND).map_or(0.0, |v| (super::median(v) - e.op_call_s).max(0.0)) };
     let call_overhead_us = by_kind.into_iter().map(|(k, v)| (k.to_string(), (super::median(&v) - profiler_s).max(e.launch_s) * 1e6)).collect();
+    // The kernels each op kind's call launched, where they differ from mmbench's count: the median over its
+    // microbenchmarks (a recurrent layer launches its kernels for all its steps, which a step's count cannot
+    // say, so its cells keep the model's count).
+    let mut launched: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for s in samples.iter().filter(|_| on_gpu).filter(|s| !s.label.contains(" layer ") && !s.launch_key.is_empty()) {
+        if let Some(&k) = e.kernels.get(&s.label) {
+            launched.entry(s.launch_key.as_str()).or_default().push(f64::from(k));
+        }
+    }
+    let modeled: BTreeMap<&str, u32> = samples.iter().map(|s| (s.launch_key.as_str(), s.kernels)).collect();
+    let kernels_per_op = launched
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), super::median(&v).round() as u32))
+        .filter(|(k, n)| modeled.get(k.as_str()) != Some(n))
+        .collect();
     Runtime {
         name: "eager".into(),
         description: format!("PyTorch eager, one process, default stream (how MMBench measured), math `{}`: overheads measured", e.math),
@@ -765,6 +850,7 @@ fn eager_runtime(e: &EagerProbes, samples: &[Sample]) -> Runtime {
         sync_overhead_us: e.sync_s * 1e6,
         submit_per_kernel_us: 0.0,
         call_overhead_us,
+        kernels_per_op,
         // A CPU run's inputs already live where they are used.
         input_copy: on_gpu,
         conv_math: conv_math.into(),
@@ -797,7 +883,7 @@ fn derive_host(m: &Measurements) -> Result<(Device, KindFit), DeriveError> {
     let bw_share = (crate::predict::cost_model::SINGLE_CORE_BANDWIDTH_CORES / f64::from(units)).min(1.0);
     let per_core = if b > 0.0 { 1.0 / b } else { 1e12 };
     let bw = if c > 0.0 { 1.0 / (c * bw_share) } else { 1e12 };
-    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 };
+    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() };
     let cpu = Device {
         name: "cpu".into(),
         kind: DeviceKind::Cpu,
@@ -816,6 +902,8 @@ fn derive_host(m: &Measurements) -> Result<(Device, KindFit), DeriveError> {
         broadcast_efficiency: BTreeMap::new(),
         overlap_compute_memory: false,
         tile_quantization: false,
+        library_tiles: vec![],
+        untiled_kinds: vec![],
         gemm_paths: vec![],
         fold_paths: vec![],
         tdp_w: None,
@@ -888,7 +976,7 @@ mod tests {
     use crate::predict::cost_model::{op_time_with, DeviceRates};
 
     fn eff(compute: f64, compute_half_mflop: f64, memory: f64, memory_half_kb: f64) -> Efficiency {
-        Efficiency { compute, compute_half_mflop, memory, memory_half_kb, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 }
+        Efficiency { compute, compute_half_mflop, memory, memory_half_kb, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() }
     }
 
     /// A lock-step device with known figures: 20 GFLOP/s, 10 GB/s, 50 us per kernel plus a 5 us gap.
@@ -928,6 +1016,7 @@ mod tests {
             sync_overhead_us: 0.0,
             submit_per_kernel_us: 0.0,
             call_overhead_us: Default::default(),
+            kernels_per_op: Default::default(),
             input_copy: false,
             conv_math: "fp32".into(),
             matmul_math: "fp32".into(),
@@ -1018,6 +1107,7 @@ mod tests {
             two_streams_s: Some(1.2e-3),
             kernels: BTreeMap::new(),
             host_call_s,
+            issue_call_s: BTreeMap::new(),
             environment: serde_json::json!({"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "sm_count": 132, "host_memory_bytes": 1u64 << 37}),
         }
     }
@@ -1040,6 +1130,43 @@ mod tests {
         let yaml = to_yaml(&c, &m, "mmbench calibrate --backend torch");
         assert!(yaml.starts_with("# Machine: NVIDIA H100 80GB HBM3 (132 SMs)"), "{yaml}");
         assert!(yaml.contains("default_runtime: eager"));
+    }
+
+    #[test]
+    fn an_eager_runtime_keeps_the_kernel_counts_the_profiler_measured() {
+        // The profiler saw every biased 2-D convolution launch 2 kernels and every permute none; relus launch
+        // the one the model counts, so they need no entry.
+        let (_, _, mut m) = synthetic();
+        let mut e = eager_probes("fp32", &m.samples);
+        for s in &m.samples {
+            let k = match s.kind.as_str() {
+                "conv2d" => 2,
+                "permute" => 0,
+                _ => s.kernels,
+            };
+            e.kernels.insert(s.label.clone(), k);
+        }
+        m.eager = Some(e);
+        let rt = derive(&m).unwrap().runtime;
+        assert_eq!(rt.kernels_per_op.get("conv2d+bias"), Some(&2), "{:?}", rt.kernels_per_op);
+        assert_eq!(rt.kernels_per_op.get("permute"), Some(&0));
+        assert!(!rt.kernels_per_op.contains_key("relu"));
+        assert_eq!((rt.kernels_of("conv2d+bias", 1), rt.kernels_of("conv2d", 1), rt.kernels_of("relu", 1)), (2, 1, 1));
+    }
+
+    #[test]
+    fn calls_issued_bare_are_taken_as_measured() {
+        // Under the profiler a relu's call costs 29 us against 9 us in the bare chain, so profiled calls lose
+        // 20 us each; calls issued bare (here 7 us for convolutions, 3 us for the rest) are taken as they are.
+        let (_, _, mut m) = synthetic();
+        let mut e = eager_probes("fp32", &m.samples);
+        let profiled = derive(&Measurements { eager: Some(e.clone()), ..m.clone() }).unwrap().runtime.call_overhead_us;
+        assert!((profiled["conv2d"] - 30.0).abs() < 1e-9, "{profiled:?}");
+        e.issue_call_s = m.samples.iter().map(|s| (s.label.clone(), if s.kind.starts_with("conv") { 7e-6 } else { 3e-6 })).collect();
+        m.eager = Some(e);
+        let bare = derive(&m).unwrap().runtime.call_overhead_us;
+        // (A call costs at least its launch, 4 us.)
+        assert!((bare["conv2d"] - 7.0).abs() < 1e-9 && (bare["relu"] - 4.0).abs() < 1e-9, "{bare:?}");
     }
 
     #[test]
@@ -1101,6 +1228,33 @@ mod tests {
     }
 
     #[test]
+    fn an_eager_gpu_fit_finds_where_the_library_tiles_reach_full_rate() {
+        // A GPU whose libraries choose among `library_tiles`, with convolutions at full rate from the 64 x 128
+        // tile (intensity 42.7) on: the fit tries each tile's intensity and keeps that one.
+        let knee = tile_intensity([64, 128]);
+        let (mut d, rt) = truth();
+        d.compute_units = 132;
+        d.library_tiles = library_tiles();
+        d.gemm_paths.clear();
+        d.fold_paths.clear();
+        d.kernel_efficiency.insert("conv2d".into(), Efficiency { tile_knee: knee, ..eff(0.6, 0.0, 0.5, 0.0) });
+        let rates = DeviceRates::new(&d, &rt);
+        let samples = suite(Depth::Full)
+            .unwrap()
+            .iter()
+            .map(|mb| Sample::of(mb, op_time_with(&mb.workload.node(mb.op()).cost, &rates, Some(&mb.kind())).total_s - f64::from(mb.workload.node(mb.op()).cost.kernels) * 5e-6))
+            .collect::<Vec<_>>();
+        let mut m = measurements(samples, host_samples());
+        m.compute_units = 132;
+        m.eager = Some(eager_probes("fp32", &m.samples));
+        let c = derive(&m).unwrap();
+        assert_eq!(c.gpu.library_tiles, library_tiles());
+        let conv = c.kinds.iter().find(|f| f.kind == "conv2d").unwrap();
+        assert!((conv.tile_knee - knee).abs() < 1e-9 && conv.fit_error < 0.01, "knee {} fit error {}", conv.tile_knee, conv.fit_error);
+        assert_eq!(c.gpu.kernel_efficiency["conv2d"].tile_knee, conv.tile_knee);
+    }
+
+    #[test]
     fn submission_latency_splits_into_fixed_and_per_kernel_costs() {
         // 120 us for 16 kernels, 680 us for 128: 5 us per kernel and 40 us fixed.
         let (_, _, mut m) = synthetic();
@@ -1142,7 +1296,7 @@ mod tests {
     #[test]
     fn a_negligible_fitted_cost_gives_a_curve_the_hardware_file_accepts() {
         // A per-byte cost of 1e-19 s/B on a 1.5 GB/s device is a rate 6.7 million times the bandwidth.
-        let fit = KindFit { kind: "gru_cell".into(), samples: 7, coefficients: [0.0, 1.0 / 30e9, 1e-19, 0.0, 3e-9, 0.0], row_s: 0.0, fit_error: 0.0, worst_error: 0.0 };
+        let fit = KindFit { kind: "gru_cell".into(), samples: 7, coefficients: [0.0, 1.0 / 30e9, 1e-19, 0.0, 3e-9, 0.0], row_s: 0.0, tile_knee: 0.0, fit_error: 0.0, worst_error: 0.0 };
         let c = curve(&fit, 30e9, 1.5e9, false);
         assert_eq!(c.memory, NO_COST);
         assert!((c.compute - 1.0).abs() < 1e-12 && (c.k_overhead - 90.0).abs() < 1e-9, "{c:?}");

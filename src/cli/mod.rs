@@ -140,6 +140,8 @@ impl BackendArgs {
             check,
             streams: self.streams,
             threads: self.on.threads,
+            // On a GPU a fast configuration is timed for a while; on a CPU (tests, mostly) the iterations asked.
+            min_time_s: (self.on.device == "cuda").then_some(crate::backend::torch::runner::GPU_MIN_TIME_S),
             ..Default::default()
         }
     }

@@ -89,6 +89,15 @@ impl OpSpec for Op {
 }
 
 impl Op {
+    /// What decides the kernels a framework launches for the op: its kind, marked `+bias` for a convolution
+    /// with a bias (cuDNN adds the bias in a kernel of its own; mmbench's kernel adds it in place).
+    pub fn launch_key(&self) -> String {
+        match self {
+            Op::Conv(c) if c.bias => format!("{}+bias", self.kind()),
+            _ => self.kind(),
+        }
+    }
+
     /// The op's type name as users write it and as reports group it (`conv2d`, `relu`, `linear`).
     pub fn kind(&self) -> String {
         match self {

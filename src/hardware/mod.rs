@@ -25,7 +25,7 @@ pub enum DeviceKind {
 
 /// An efficiency curve: the fraction of a peak reached by an op of a given size,
 /// `peak * size / (size + half)`. `half = 0` gives a flat `peak`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Efficiency {
     /// Best fraction of peak FLOP/s reached by large ops of this class (at most 1 for a class; a kind's
@@ -56,6 +56,11 @@ pub struct Efficiency {
     /// volume) is as slow as one row streams, whatever the device's bandwidth. Added to the op's time.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub row_ns_per_element: f64,
+    /// For GEMM-like ops on a device whose libraries choose their tile (`library_tiles`): the tile intensity
+    /// (`tm tn / (tm + tn)`, outputs per element loaded at each step of k) from which a tile runs at this
+    /// kind's full rate; a tile of lower intensity runs at intensity / knee of it. 0: every tile at full rate.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tile_knee: f64,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -154,6 +159,15 @@ pub struct Device {
     /// tiles for small problems (cuBLAS, cuDNN, oneDNN).
     #[serde(default)]
     pub tile_quantization: bool,
+    /// The output tiles (`[tm, tn]`) the device's GEMM and convolution libraries choose from (cuBLAS and
+    /// cuDNN pick a kernel per shape): a GEMM-like op without a kernel path takes the one whose whole waves of
+    /// whole tiles finish first, at its kind's rate for that tile (`tile_knee`). Empty: `gemm_tile`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub library_tiles: Vec<[u32; 2]>,
+    /// GEMM-like op kinds the libraries run in kernels of their own rather than in `library_tiles` (cuDNN runs
+    /// a recurrent layer's steps in one persistent kernel): nothing padded, no partial waves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub untiled_kinds: Vec<String>,
     /// The GEMM kernels of the device's software stack and which shapes take which (the first that fits):
     /// their tiles replace `gemm_tile`, and their curves, where given, the op kinds' own. Empty: one kernel.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -334,6 +348,12 @@ pub struct Runtime {
     /// a `relu`'s). Kinds not listed pay `op_overhead_us` plus `launch_overhead_us` per kernel.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub call_overhead_us: BTreeMap<String, f64>,
+    /// Kernels one op of a kind launches in this runtime where that differs from mmbench's own kernels
+    /// (measured by the profiler: cuDNN runs a biased 3-D convolution, `conv3d+bias`, as 2 kernels, instance
+    /// norm as 3, and a view such as `permute` as none). Keys are `Op::launch_key`s: the kind, with `+bias`
+    /// for a biased convolution. Kinds not named launch the cost model's count.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kernels_per_op: BTreeMap<String, u32>,
     /// Whether input tensors are copied from host memory each inference (`.to(device)` per modality).
     #[serde(default = "yes")]
     pub input_copy: bool,
@@ -352,6 +372,12 @@ fn fp32() -> String {
 }
 
 impl Runtime {
+    /// Kernels an op of launch key `key` launches in this runtime, of `modeled` in mmbench's count (an op
+    /// that launches none, a view or an input, launches none anywhere).
+    pub fn kernels_of(&self, key: &str, modeled: u32) -> u32 {
+        if modeled == 0 { 0 } else { self.kernels_per_op.get(key).copied().unwrap_or(modeled) }
+    }
+
     /// One line saying what this runtime assumes about overlap and launch cost.
     pub fn assumption(&self) -> String {
         let overlap = match self.streams {

@@ -9,6 +9,8 @@
 //!                                                       k, or what a reduction's output folds
 //! u_wave    = tiles / (ceil(tiles / units) * units)    for GEMM-like ops with at least one full wave
 //!           * m n / (ceil(m / tm) tm ceil(n / tn) tn)   on devices whose kernels pay for whole tiles
+//!           * min(1, tm tn / (tm + tn) / knee)           on a GEMM library (`library_tiles`): the tile is
+//!                                                       the one whose whole waves finish first
 //! ```
 //!
 //! A device with `overlap_compute_memory: false` (a software Vulkan driver) adds the two terms instead of
@@ -54,6 +56,66 @@ impl OpTime {
 /// [`Device::gemm_path`]), else the device's `gemm_tile`.
 pub fn gemm_tile_of(g: &GemmShape, dev: &Device, path: Option<&GemmPath>) -> [u32; 2] {
     path.map_or(dev.gemm_tile, |p| p.tile_for(g.n))
+}
+
+/// How a GEMM-like op uses the device: its tile, the share of the units its waves keep busy, and the share of
+/// the work it pays for that is useful (the tiles' area it uses, its packs', and on a library the rate of its
+/// tile). The cost model charges `flops / (wave * used)`, and the calibration's fit takes the same terms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GemmUse {
+    pub tile: [u32; 2],
+    pub wave: f64,
+    pub used: f64,
+}
+
+/// [`GemmUse`] of `g`, an op of kind `kind`, on `dev`, through its kernel path `path` if any. On a device whose
+/// libraries choose among `library_tiles` (cuBLAS and cuDNN), the tile is the one that finishes soonest
+/// ([`library_tile`]) for a kind whose tiles reach full rate at intensity `tile_knee`, unless the kind runs
+/// in kernels of its own (`untiled_kinds`).
+pub fn gemm_use(g: &GemmShape, dev: &Device, kind: Option<&str>, path: Option<&GemmPath>, tile_knee: f64) -> GemmUse {
+    let untiled = kind.is_some_and(|k| dev.untiled_kinds.iter().any(|u| u == k));
+    if untiled && path.is_none() {
+        return GemmUse { tile: dev.gemm_tile, wave: 1.0, used: 1.0 };
+    }
+    if path.is_none() && !dev.library_tiles.is_empty() {
+        // A product with one row or one column per batch (a GEMV, a depthwise convolution's one channel per
+        // group) runs in a direct kernel, not in tiles: nothing padded, its cost mostly its bytes.
+        if g.m.min(g.n) <= 1 {
+            return GemmUse { tile: dev.gemm_tile, wave: 1.0, used: 1.0 };
+        }
+        // A library's kernels pay for whole tiles and leave units idle in a partial wave, whatever its size.
+        let (tile, rate) = library_tile(g, dev, tile_knee);
+        let [tm, tn] = tile.map(u64::from);
+        let (tiles, units) = (gemm_tiles(g, tile), u64::from(dev.compute_units.max(1)));
+        let wave = tiles as f64 / (tiles.div_ceil(units) * units) as f64;
+        let area = (g.m * g.n) as f64 / (g.m.div_ceil(tm) * tm * g.n.div_ceil(tn) * tn).max(1) as f64;
+        return GemmUse { tile, wave, used: area * rate };
+    }
+    let tile = gemm_tile_of(g, dev, path);
+    GemmUse { tile, wave: wave_utilization(g, dev, tile), used: tile_utilization(g, dev, tile) * path.map_or(1.0, |p| p.pack_utilization(g)) }
+}
+
+/// A tile's intensity: output elements per element it loads at each step of k, `tm tn / (tm + tn)`.
+pub fn tile_intensity([tm, tn]: [u32; 2]) -> f64 {
+    f64::from(tm) * f64::from(tn) / f64::from(tm + tn)
+}
+
+/// The tile a GEMM library picks for `g`, and its rate as a share of the kind's full rate: a tile of
+/// intensity below `knee` runs at intensity / knee of it (it loads more per multiply-add). The pick is the
+/// tile whose whole waves of whole tiles finish first (ties to the larger tile): small GEMMs take small
+/// tiles, so that more units work, and large ones the efficient tiles.
+pub fn library_tile(g: &GemmShape, dev: &Device, knee: f64) -> ([u32; 2], f64) {
+    let units = u64::from(dev.compute_units.max(1));
+    let rate = |t: [u32; 2]| if knee > 0.0 { (tile_intensity(t) / knee).min(1.0) } else { 1.0 };
+    let time = |t: [u32; 2]| (gemm_tiles(g, t).div_ceil(units) * u64::from(t[0]) * u64::from(t[1])) as f64 / rate(t);
+    let mut best = dev.library_tiles[0];
+    for &t in &dev.library_tiles[1..] {
+        let (a, b) = (time(t), time(best));
+        if a < b || (a == b && t[0] * t[1] > best[0] * best[1]) {
+            best = t;
+        }
+    }
+    (best, rate(best))
 }
 
 /// Wave-quantization utilisation of a GEMM computed in `tile`s on a device. A GEMM whose tiles do not fill
@@ -166,10 +228,8 @@ pub fn op_time_with(cost: &OpCost, rates: &DeviceRates, kind: Option<&str>) -> O
         })
         .unwrap_or_else(|| dev.efficiency.of(cost.class));
     // (A kernel that reads channels in packs does a whole pack's work for a partial one: padded work too.)
-    let (wave, tiles, tile_n) = cost.gemm.as_ref().map_or((1.0, 1.0, 0), |g| {
-        let tile = gemm_tile_of(g, dev, path);
-        (wave_utilization(g, dev, tile), tile_utilization(g, dev, tile) * path.map_or(1.0, |p| p.pack_utilization(g)), tile[1])
-    });
+    let gemm = cost.gemm.as_ref().map(|g| gemm_use(g, dev, kind, path, eff.tile_knee));
+    let (wave, tiles, tile_n) = gemm.map_or((1.0, 1.0, 0), |u| (u.wave, u.used, u.tile[1]));
     // A GEMM's output elements, or a reduction's outputs, cost `k_overhead` more FLOPs each (short
     // reductions run slower); a GEMM that gathers its inputs pays `gather_overhead` per value gathered for
     // each tile, spread over the tile's columns (narrow convolutions run slower).
@@ -204,16 +264,16 @@ pub fn op_time_with(cost: &OpCost, rates: &DeviceRates, kind: Option<&str>) -> O
     } else {
         Bound::Memory
     };
-    OpTime { total_s: overhead_s + work, compute_s, memory_s, overhead_s, bound, occupancy: occupancy(cost, dev, path) }
+    OpTime { total_s: overhead_s + work, compute_s, memory_s, overhead_s, bound, occupancy: occupancy(cost, dev, gemm.map(|u| u.tile)) }
 }
 
-/// Fraction of the device's compute units an op keeps busy: GEMM tiles, or blocks of 1024 output elements
-/// for other ops, over the number of units (at most 1).
-pub fn occupancy(cost: &OpCost, dev: &Device, path: Option<&GemmPath>) -> f64 {
+/// Fraction of the device's compute units an op keeps busy: GEMM tiles (of the op's `tile`), or blocks of
+/// 1024 output elements for other ops, over the number of units (at most 1).
+pub fn occupancy(cost: &OpCost, dev: &Device, tile: Option<[u32; 2]>) -> f64 {
     let units = dev.compute_units as f64;
-    let work_units = match &cost.gemm {
-        Some(g) => gemm_tiles(g, gemm_tile_of(g, dev, path)) as f64,
-        None => (cost.bytes_written as f64 / 4.0 / 1024.0).ceil().max(1.0),
+    let work_units = match (&cost.gemm, tile) {
+        (Some(g), Some(t)) => gemm_tiles(g, t) as f64,
+        _ => (cost.bytes_written as f64 / 4.0 / 1024.0).ceil().max(1.0),
     };
     (work_units / units).min(1.0)
 }
@@ -229,7 +289,7 @@ mod tests {
     use crate::hardware::{DeviceKind, Efficiency, EfficiencyTable, Streams};
 
     fn flat(compute: f64, memory: f64) -> Efficiency {
-        Efficiency { compute, compute_half_mflop: 0.0, memory, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 }
+        Efficiency { compute, compute_half_mflop: 0.0, memory, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() }
     }
 
     /// A device with round numbers: 10 TFLOP/s fp32, 20 TFLOP/s tf32, 1000 GB/s, 100 units, 2 us per kernel.
@@ -257,6 +317,8 @@ mod tests {
             broadcast_efficiency: Default::default(),
             overlap_compute_memory: true,
             tile_quantization: false,
+        library_tiles: Vec::new(),
+        untiled_kinds: Vec::new(),
             gemm_paths: vec![],
             fold_paths: vec![],
             tdp_w: None,
@@ -275,6 +337,7 @@ mod tests {
             sync_overhead_us: 0.0,
             submit_per_kernel_us: 0.0,
             call_overhead_us: Default::default(),
+            kernels_per_op: Default::default(),
             input_copy: true,
             conv_math: "tf32".into(),
             matmul_math: "fp32".into(),
@@ -307,6 +370,39 @@ mod tests {
         d.tile_quantization = false;
         let without = op_time(&cost, &d, &rt).compute_s;
         assert!((with / without - 32.0).abs() < 1e-9, "{with} {without}");
+    }
+
+    #[test]
+    fn a_gemm_library_picks_the_tile_that_finishes_first() {
+        // Four units; tiles 32², 64² and 128², full rate from intensity 64 (128²: 64/64; 64²: 32/64; 32²: 16/64).
+        let mut d = device();
+        d.compute_units = 4;
+        d.library_tiles = vec![[32, 32], [64, 64], [128, 128]];
+        let g = |m, n| GemmShape { batch: 1, m, n, k: 256, taps: 1 };
+        // 128 x 128: one 128² tile (16,384 outputs at full rate), four 64² tiles in one wave (4,096 at half
+        // rate: 8,192), or sixteen 32² tiles in four waves (4 x 1,024 at a quarter: 16,384): the 64² tiles win.
+        assert_eq!(library_tile(&g(128, 128), &d, 64.0), ([64, 64], 0.5));
+        // 512 x 512: sixteen 128² tiles in four waves (65,536) against 64 64² tiles in sixteen (131,072).
+        assert_eq!(library_tile(&g(512, 512), &d, 64.0), ([128, 128], 1.0));
+        // Without a knee every tile runs at full rate: the smallest padding wins (ties to the larger tile).
+        assert_eq!(library_tile(&g(128, 128), &d, 0.0), ([64, 64], 1.0));
+        // 100 x 100 on 64² tiles: 4 tiles, one wave, 10,000 of 16,384 outputs used, at half rate.
+        let u = gemm_use(&g(100, 100), &d, None, None, 64.0);
+        assert_eq!((u.tile, u.wave), ([64, 64], 1.0));
+        assert!((u.used - 10_000.0 / 16_384.0 * 0.5).abs() < 1e-12);
+        // A GEMV runs in a direct kernel: nothing padded.
+        let v = gemm_use(&g(1, 4096), &d, None, None, 64.0);
+        assert_eq!((v.wave, v.used), (1.0, 1.0));
+        // So does a kind the libraries run in kernels of their own.
+        d.untiled_kinds = vec!["lstm_cell".into()];
+        assert_eq!(gemm_use(&g(100, 100), &d, Some("lstm_cell"), None, 64.0), GemmUse { tile: d.gemm_tile, wave: 1.0, used: 1.0 });
+        assert_eq!(gemm_use(&g(100, 100), &d, Some("linear"), None, 64.0), u);
+        // The compute term pays for it: 2 x 100² x 256 FLOPs at 10 TFLOP/s (fp32, flat curve 1) over 0.305.
+        d.efficiency.matmul = Efficiency { tile_knee: 64.0, ..flat(1.0, 1.0) };
+        let c = cost(OpClass::Matmul, 2 * 100 * 100 * 256, 4, Some(g(100, 100)));
+        let t = op_time(&c, &d, &runtime()).compute_s;
+        let want = (2 * 100 * 100 * 256) as f64 / (d.peak_flops("fp32") * u.used);
+        assert!((t / want - 1.0).abs() < 1e-9, "{t} {want}");
     }
 
     /// A device with mmbench's wgpu kernels: vec4 GEMM on 32 x 64 tiles for k, n multiples of 4, a scalar
@@ -477,7 +573,7 @@ mod tests {
         d.gemm_tile = [32, 64];
         d.tile_quantization = true;
         let padded = 2.0 * 64.0 * 1024.0 * 32.0;
-        d.efficiency.matmul = Efficiency { compute: 0.5, compute_half_mflop: padded / 1e6, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 };
+        d.efficiency.matmul = Efficiency { compute: 0.5, compute_half_mflop: padded / 1e6, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() };
         let g = GemmShape { batch: 1, m: 1, n: 64, k: 1024, taps: 1 };
         let c = cost(OpClass::Matmul, 2 * 64 * 1024, 0, Some(g));
         let t = op_time(&c, &d, &runtime()).compute_s;
@@ -536,7 +632,7 @@ mod tests {
 
     #[test]
     fn efficiency_curve_saturates() {
-        let e = Efficiency { compute: 0.8, compute_half_mflop: 10.0, memory: 0.8, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 };
+        let e = Efficiency { compute: 0.8, compute_half_mflop: 10.0, memory: 0.8, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() };
         assert!((e.compute_at(10e6) - 0.4).abs() < 1e-12);
         assert!(e.compute_at(1e12) > 0.799);
         assert_eq!(e.memory_at(1.0), 0.8);
@@ -553,7 +649,7 @@ mod tests {
     #[test]
     fn kernel_curves_override_the_class_and_lockstep_devices_add_the_terms() {
         let c = cost(OpClass::Elementwise, 1_000_000, 4_000_000, None);
-        let special = Efficiency { compute: 0.1, compute_half_mflop: 0.0, memory: 0.25, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0 };
+        let special = Efficiency { compute: 0.1, compute_half_mflop: 0.0, memory: 0.25, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() };
         let mut d = device();
         // 4 MB at 1000 GB/s x 0.25 = 16 us (instead of 8 us with the class curve).
         d.kernel_efficiency.insert("relu".into(), special);

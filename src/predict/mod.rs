@@ -41,7 +41,7 @@ pub fn to_trace(w: &Workload, hw: &Hardware, plan: &Plan, s: &Schedule) -> Trace
                     let src = plan.ops[plan.deps_of(i)[0] as usize].node.map(|n| w.graph[petgraph::graph::NodeIndex::new(n as usize)].name.as_str()).unwrap_or("?");
                     (format!("copy {src} -> {}", hw.devices[op.device as usize].name), "transfer".to_string(), crate::graph::OpClass::Movement, 0, 1, op.bytes)
                 }
-                (_, Some(n)) => (n.name.clone(), n.op.kind(), n.cost.class, n.cost.flops, n.cost.kernels, n.output.bytes()),
+                (_, Some(n)) => (n.name.clone(), n.op.kind(), n.cost.class, n.cost.flops, op.kernels, n.output.bytes()),
                 (_, None) => unreachable!("ops and inputs have a node"),
             };
             let stream = match op.resource {

@@ -73,6 +73,8 @@ pub struct SimOp {
     pub time: OpTime,
     /// For copies: bytes moved.
     pub bytes: u64,
+    /// Kernels it launches (as its runtime launches them).
+    pub kernels: u32,
 }
 
 /// Everything the simulator schedules for one inference.
@@ -183,6 +185,7 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
                     deps: 0..0,
                     time: OpTime::ZERO,
                     bytes: 0,
+                    kernels: 0,
                 });
                 continue;
             }
@@ -269,6 +272,7 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
                             deps: own..own_end,
                             time: OpTime::ZERO,
                             bytes,
+                            kernels: 1,
                         });
                         copies.insert((pi as u32, dev), c);
                         c
@@ -290,13 +294,19 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
         let dev_rates = &rates[dev as usize];
         let d = dev_rates.device;
         let kind = if d.kernel_efficiency.is_empty() && d.broadcast_efficiency.is_empty() && d.gemm_paths.is_empty() && d.fold_paths.is_empty() { None } else { Some(node.op.kind()) };
-        let time = op_time_with(&node.cost, dev_rates, kind.as_deref());
         let on_host = dev == host;
+        // Off the host, an op launches the kernels its runtime measured for its kind (cuDNN's own count).
+        let kernels = if on_host || runtime.kernels_per_op.is_empty() { node.cost.kernels } else { runtime.kernels_of(&node.op.launch_key(), node.cost.kernels) };
+        let time = if kernels == node.cost.kernels {
+            op_time_with(&node.cost, dev_rates, kind.as_deref())
+        } else {
+            op_time_with(&crate::graph::OpCost { kernels, ..node.cost.clone() }, dev_rates, kind.as_deref())
+        };
         if !on_host {
-            off_host_kernels += u64::from(node.cost.kernels);
+            off_host_kernels += u64::from(kernels);
         }
         let dispatch = if node.continues_call { 0.0 } else { op_overhead };
-        let mut host_cost = dispatch + if on_host { 0.0 } else { f64::from(node.cost.kernels) * launch };
+        let mut host_cost = dispatch + if on_host { 0.0 } else { f64::from(kernels) * launch };
         // A call whose host cost was measured for its kind costs that, launches included.
         if !node.continues_call && !on_host && !runtime.call_overhead_us.is_empty()
             && let Some(us) = runtime.call_overhead_us.get(&node.op.kind())
@@ -330,6 +340,7 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
             deps: deps_range,
             time,
             bytes: node.cost.bytes(),
+            kernels,
         });
     }
     // Views and weights report the device of their first consumer when they have one.
@@ -372,5 +383,22 @@ mod tests {
         let added = (slow - base) * 1e6;
         let want = convs * (500.0 - old_us);
         assert!((added - want).abs() < 0.02 * want, "added {added:.1} us, want {want:.1} us");
+    }
+
+    #[test]
+    fn a_runtime_launches_the_kernels_it_measured_for_an_op_kind() {
+        // medical-seg's convolutions are biased 3-D ones; say the runtime launches 3 kernels for each (and its
+        // views none): the prediction counts them, and each extra kernel costs its launch on the host.
+        let w = load_workload("medical-seg", &WorkloadOptions { batch: Some(1), scale: Some(0.25), ..Default::default() }).unwrap();
+        let mut hw = load_hardware("h100", &[]).unwrap();
+        let rt_name = hw.runtimes[hw.default_runtime].name.clone();
+        let count = |hw: &crate::hardware::Hardware| crate::report::PredictReport::new(&w, hw, &crate::predict::predict(&w, hw, &PredictOptions::default()).unwrap()).kernels;
+        let base = count(&hw);
+        assert_eq!(base, w.kernels(), "without measured counts the model's own");
+        let biased = w.nodes().filter(|(_, n)| n.op.launch_key() == "conv3d+bias").count() as u64;
+        assert!(biased > 0);
+        let rt = hw.runtimes.iter_mut().find(|r| r.name == rt_name).unwrap();
+        rt.kernels_per_op.insert("conv3d+bias".into(), 3);
+        assert_eq!(count(&hw), base + 2 * biased);
     }
 }

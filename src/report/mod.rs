@@ -100,7 +100,8 @@ impl PredictReport {
             unregistered_params: w.unregistered_params(),
             flops: w.flops(),
             ops: w.compute_ops(),
-            kernels: w.kernels(),
+            // As the runtime launches them (cuDNN's count where the calibration measured it).
+            kernels: t.ops.iter().filter(|r| r.kind == crate::trace::RecordKind::Op).map(|r| u64::from(r.kernels)).sum(),
             stages: StageRow::rows(stages, latency),
             critical_path: critical_path(t),
             sync,
@@ -201,6 +202,13 @@ pub fn bytes_text(b: u64) -> String {
     format!("{b} B")
 }
 
+/// A progress bar over `len` steps that shows the current step's label (calibration suites, campaigns).
+pub fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} {wide_bar} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    bar
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,11 +233,4 @@ mod tests {
         assert!(!bad.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// A progress bar over `len` steps that shows the current step's label (calibration suites, campaigns).
-pub fn progress_bar(len: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} {wide_bar} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
-    bar
 }

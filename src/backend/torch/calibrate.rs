@@ -44,6 +44,9 @@ struct RawSample {
     kernels: u32,
     /// Host time of the op's call (median), seconds.
     host_s: f64,
+    /// Host time of the op's call issued bare (no profiler, no wait), seconds; absent in older files.
+    #[serde(default)]
+    issue_s: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,12 +107,16 @@ fn measurements(benches: &[Microbench], raw: Raw, math: &str) -> Result<Measurem
     let mut samples = Vec::new();
     let mut kernels = BTreeMap::new();
     let mut host_call_s = BTreeMap::new();
+    let mut issue_call_s = BTreeMap::new();
     for s in &raw.samples {
         let mb = by_label.get(s.label.as_str()).ok_or_else(|| Error::Unsupported(format!("the runner timed `{}`, which is not in the suite", s.label)))?;
         // A recurrent layer's time is shared by its steps.
         samples.push(Sample::of(mb, s.time_s / mb.steps.max(1) as f64));
         kernels.insert(s.label.clone(), s.kernels);
         host_call_s.insert(s.label.clone(), s.host_s);
+        if let Some(t) = s.issue_s {
+            issue_call_s.insert(s.label.clone(), t);
+        }
     }
     let env = &raw.environment;
     let on_gpu = env.get("device").and_then(|d| d.as_str()) == Some("cuda");
@@ -125,6 +132,7 @@ fn measurements(benches: &[Microbench], raw: Raw, math: &str) -> Result<Measurem
         two_streams_s: raw.streams.as_ref().map(|s| s.two_streams_s),
         kernels,
         host_call_s,
+        issue_call_s,
         environment: raw.environment.clone(),
     };
     // On a CPU, an op's smallest cost is the framework call itself: there is no kernel apart from it.

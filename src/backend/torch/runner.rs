@@ -56,11 +56,18 @@ pub struct TorchOptions {
     /// Stop timing a configuration after three iterations once its timed ones took this long, seconds
     /// (configurations of seconds per inference in a campaign).
     pub budget_s: Option<f64>,
+    /// Time a fast configuration for at least this long, seconds, after a warm-up of half as long (more
+    /// iterations than `iters`, up to the runner's cap): a millisecond inference timed ten times is at the
+    /// mercy of one slow iteration.
+    pub min_time_s: Option<f64>,
 }
+
+/// How long `run --backend torch --device cuda` times a fast configuration at least, seconds.
+pub const GPU_MIN_TIME_S: f64 = 0.5;
 
 impl Default for TorchOptions {
     fn default() -> Self {
-        TorchOptions { device: "cuda".into(), math: "fp32".into(), iters: 10, warmup: 2, profile_iters: 3, check: false, tolerance: 1e-4, streams: false, threads: None, budget_s: None }
+        TorchOptions { device: "cuda".into(), math: "fp32".into(), iters: 10, warmup: 2, profile_iters: 3, check: false, tolerance: 1e-4, streams: false, threads: None, budget_s: None, min_time_s: None }
     }
 }
 
@@ -266,6 +273,9 @@ pub fn run_many(ws: &[&Workload], opts: &TorchOptions, progress: impl FnMut(&str
     args.extend(["--iters".into(), opts.iters.to_string(), "--warmup".into(), opts.warmup.to_string(), "--profile-iters".into(), opts.profile_iters.to_string()]);
     if let Some(b) = opts.budget_s {
         args.extend(["--budget-s".into(), b.to_string()]);
+    }
+    if let Some(t) = opts.min_time_s {
+        args.extend(["--min-time-s".into(), t.to_string()]);
     }
     if opts.check {
         if ws.len() != 1 {

@@ -325,7 +325,7 @@ impl std::fmt::Display for DeriveError {
 
 /// A device with these peaks and the measured shape, for wave quantization while fitting.
 fn template(m: &Measurements) -> Device {
-    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() };
+    let flat = Efficiency::flat(1.0, 1.0);
     // A framework's libraries (cuBLAS, cuDNN) pick their kernels and tiles per shape and say nothing of them:
     // no kernel paths, one curve per op kind; and a real GPU runs many kernels at once. On a GPU the fit
     // takes the libraries' choice of tile as the cost model does (`library_tiles`).
@@ -350,7 +350,7 @@ fn template(m: &Measurements) -> Device {
         tile_quantization: !eager,
         library_tiles: if library { library_tiles() } else { vec![] },
         // cuDNN runs a recurrent layer's steps in persistent kernels, not as tiled GEMMs.
-        untiled_kinds: if library { ["gru_cell", "lstm_cell"].map(String::from).to_vec() } else { vec![] },
+        untiled_kinds: if library { RECURRENT_CELLS.map(String::from).to_vec() } else { vec![] },
         gemm_paths: if eager { vec![] } else { wgpu_gemm_paths(m.gemm_tile) },
         fold_paths: if eager { vec![] } else { wgpu_fold_paths() },
         tdp_w: None,
@@ -366,7 +366,9 @@ const NO_COST: f64 = 1e3;
 const MIN_BEYOND_DISPATCH: f64 = 0.2;
 
 /// Op kinds that run on mmbench's GEMM kernel (`kernels/matmul.wgsl`; a recurrent cell's hidden GEMM).
-const GEMM_KINDS: [&str; 4] = ["linear", "matmul", "gru_cell", "lstm_cell"];
+const GEMM_KINDS: [&str; 4] = ["linear", "matmul", RECURRENT_CELLS[0], RECURRENT_CELLS[1]];
+/// Recurrent cells: GEMM-like steps whose GEMM is `linear`'s, run by a framework's library in persistent kernels.
+const RECURRENT_CELLS: [&str; 2] = ["gru_cell", "lstm_cell"];
 /// Op kinds that run on its convolution kernel (`kernels/conv.wgsl`), whose tile narrows to the channels.
 const CONV_KINDS: [&str; 3] = ["conv1d", "conv2d", "conv3d"];
 /// Paths whose speed differs from their kinds' usual kernel: fitted to curves of their own.
@@ -540,7 +542,7 @@ fn fit_rows(kind: &str, samples: &[&Sample], dispatch: f64, known: FlopCost) -> 
 
 /// The GEMM fit whose FLOP cost a recurrent cell's fit key takes (`gru_cell@scalar` → `linear@scalar`).
 fn gemm_of_cell(key: &str) -> Option<String> {
-    ["gru_cell", "lstm_cell"].iter().find(|c| key.split('@').next() == Some(**c)).map(|c| key.replacen(c, "linear", 1))
+    RECURRENT_CELLS.iter().find(|c| key.split('@').next() == Some(**c)).map(|c| key.replacen(c, "linear", 1))
 }
 
 /// GEMM-like kinds (and classes), whose FLOPs and bytes vary independently across shapes.
@@ -703,7 +705,7 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     gpu.peak_tflops.insert("fp32".into(), peak / 1e12);
     gpu.mem_bw_gbs = bw / 1e9;
     gpu.kernel_overhead_us = overhead_s * 1e6;
-    let default_curve = Efficiency { compute: 0.5, compute_half_mflop: 0.0, memory: 0.5, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() };
+    let default_curve = Efficiency::flat(0.5, 0.5);
     let class_curve = |c: OpClass| {
         classes.iter().find(|(k, _)| *k == c).map_or(default_curve, |(_, f)| curve(f, peak, bw, true))
     };
@@ -883,7 +885,7 @@ fn derive_host(m: &Measurements) -> Result<(Device, KindFit), DeriveError> {
     let bw_share = (crate::predict::cost_model::SINGLE_CORE_BANDWIDTH_CORES / f64::from(units)).min(1.0);
     let per_core = if b > 0.0 { 1.0 / b } else { 1e12 };
     let bw = if c > 0.0 { 1.0 / (c * bw_share) } else { 1e12 };
-    let flat = Efficiency { compute: 1.0, compute_half_mflop: 0.0, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() };
+    let flat = Efficiency::flat(1.0, 1.0);
     let cpu = Device {
         name: "cpu".into(),
         kind: DeviceKind::Cpu,
@@ -976,7 +978,7 @@ mod tests {
     use crate::predict::cost_model::{op_time_with, DeviceRates};
 
     fn eff(compute: f64, compute_half_mflop: f64, memory: f64, memory_half_kb: f64) -> Efficiency {
-        Efficiency { compute, compute_half_mflop, memory, memory_half_kb, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() }
+        Efficiency { compute, compute_half_mflop, memory, memory_half_kb, ..Default::default() }
     }
 
     /// A lock-step device with known figures: 20 GFLOP/s, 10 GB/s, 50 us per kernel plus a 5 us gap.

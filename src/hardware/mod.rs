@@ -68,6 +68,11 @@ fn is_zero(x: &f64) -> bool {
 }
 
 impl Efficiency {
+    /// A flat curve: these fractions of the peaks at every size, no further costs.
+    pub fn flat(compute: f64, memory: f64) -> Efficiency {
+        Efficiency { compute, memory, ..Default::default() }
+    }
+
     /// Fraction of peak compute for an op of `flops`.
     pub fn compute_at(&self, flops: f64) -> f64 {
         saturate(self.compute, self.compute_half_mflop * 1e6, flops)

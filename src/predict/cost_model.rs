@@ -73,16 +73,15 @@ pub struct GemmUse {
 /// ([`library_tile`]) for a kind whose tiles reach full rate at intensity `tile_knee`, unless the kind runs
 /// in kernels of its own (`untiled_kinds`).
 pub fn gemm_use(g: &GemmShape, dev: &Device, kind: Option<&str>, path: Option<&GemmPath>, tile_knee: f64) -> GemmUse {
-    let untiled = kind.is_some_and(|k| dev.untiled_kinds.iter().any(|u| u == k));
-    if untiled && path.is_none() {
+    let library = path.is_none() && !dev.library_tiles.is_empty();
+    // A kind with kernels of its own, and on a library a product with one row or one column per batch (a GEMV,
+    // a depthwise convolution's one channel per group), runs in a direct kernel, not in tiles: nothing padded,
+    // no partial wave.
+    let untiled = path.is_none() && kind.is_some_and(|k| dev.untiled_kinds.iter().any(|u| u == k));
+    if untiled || (library && g.m.min(g.n) <= 1) {
         return GemmUse { tile: dev.gemm_tile, wave: 1.0, used: 1.0 };
     }
-    if path.is_none() && !dev.library_tiles.is_empty() {
-        // A product with one row or one column per batch (a GEMV, a depthwise convolution's one channel per
-        // group) runs in a direct kernel, not in tiles: nothing padded, its cost mostly its bytes.
-        if g.m.min(g.n) <= 1 {
-            return GemmUse { tile: dev.gemm_tile, wave: 1.0, used: 1.0 };
-        }
+    if library {
         // A library's kernels pay for whole tiles and leave units idle in a partial wave, whatever its size.
         let (tile, rate) = library_tile(g, dev, tile_knee);
         let [tm, tn] = tile.map(u64::from);
@@ -289,7 +288,7 @@ mod tests {
     use crate::hardware::{DeviceKind, Efficiency, EfficiencyTable, Streams};
 
     fn flat(compute: f64, memory: f64) -> Efficiency {
-        Efficiency { compute, compute_half_mflop: 0.0, memory, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() }
+        Efficiency::flat(compute, memory)
     }
 
     /// A device with round numbers: 10 TFLOP/s fp32, 20 TFLOP/s tf32, 1000 GB/s, 100 units, 2 us per kernel.
@@ -317,8 +316,8 @@ mod tests {
             broadcast_efficiency: Default::default(),
             overlap_compute_memory: true,
             tile_quantization: false,
-        library_tiles: Vec::new(),
-        untiled_kinds: Vec::new(),
+            library_tiles: Vec::new(),
+            untiled_kinds: Vec::new(),
             gemm_paths: vec![],
             fold_paths: vec![],
             tdp_w: None,
@@ -573,7 +572,7 @@ mod tests {
         d.gemm_tile = [32, 64];
         d.tile_quantization = true;
         let padded = 2.0 * 64.0 * 1024.0 * 32.0;
-        d.efficiency.matmul = Efficiency { compute: 0.5, compute_half_mflop: padded / 1e6, memory: 1.0, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() };
+        d.efficiency.matmul = Efficiency { compute: 0.5, compute_half_mflop: padded / 1e6, memory: 1.0, memory_half_kb: 0.0, ..Default::default() };
         let g = GemmShape { batch: 1, m: 1, n: 64, k: 1024, taps: 1 };
         let c = cost(OpClass::Matmul, 2 * 64 * 1024, 0, Some(g));
         let t = op_time(&c, &d, &runtime()).compute_s;
@@ -632,7 +631,7 @@ mod tests {
 
     #[test]
     fn efficiency_curve_saturates() {
-        let e = Efficiency { compute: 0.8, compute_half_mflop: 10.0, memory: 0.8, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() };
+        let e = Efficiency { compute: 0.8, compute_half_mflop: 10.0, memory: 0.8, memory_half_kb: 0.0, ..Default::default() };
         assert!((e.compute_at(10e6) - 0.4).abs() < 1e-12);
         assert!(e.compute_at(1e12) > 0.799);
         assert_eq!(e.memory_at(1.0), 0.8);
@@ -649,7 +648,7 @@ mod tests {
     #[test]
     fn kernel_curves_override_the_class_and_lockstep_devices_add_the_terms() {
         let c = cost(OpClass::Elementwise, 1_000_000, 4_000_000, None);
-        let special = Efficiency { compute: 0.1, compute_half_mflop: 0.0, memory: 0.25, memory_half_kb: 0.0, k_overhead: 0.0, gather_overhead: 0.0, row_ns_per_element: 0.0, ..Default::default() };
+        let special = Efficiency { compute: 0.1, compute_half_mflop: 0.0, memory: 0.25, memory_half_kb: 0.0, ..Default::default() };
         let mut d = device();
         // 4 MB at 1000 GB/s x 0.25 = 16 us (instead of 8 us with the class curve).
         d.kernel_efficiency.insert("relu".into(), special);

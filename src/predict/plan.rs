@@ -387,18 +387,21 @@ mod tests {
 
     #[test]
     fn a_runtime_launches_the_kernels_it_measured_for_an_op_kind() {
-        // medical-seg's convolutions are biased 3-D ones; say the runtime launches 3 kernels for each (and its
-        // views none): the prediction counts them, and each extra kernel costs its launch on the host.
+        // medical-seg's convolutions are biased 3-D ones; say the runtime launches 3 kernels for each: the
+        // prediction counts them, and the extra launches cost time.
         let w = load_workload("medical-seg", &WorkloadOptions { batch: Some(1), scale: Some(0.25), ..Default::default() }).unwrap();
         let mut hw = load_hardware("h100", &[]).unwrap();
         let rt_name = hw.runtimes[hw.default_runtime].name.clone();
-        let count = |hw: &crate::hardware::Hardware| crate::report::PredictReport::new(&w, hw, &crate::predict::predict(&w, hw, &PredictOptions::default()).unwrap()).kernels;
-        let base = count(&hw);
+        let report = |hw: &crate::hardware::Hardware| crate::report::PredictReport::new(&w, hw, &crate::predict::predict(&w, hw, &PredictOptions::default()).unwrap());
+        let before = report(&hw);
+        let base = before.kernels;
         assert_eq!(base, w.kernels(), "without measured counts the model's own");
         let biased = w.nodes().filter(|(_, n)| n.op.launch_key() == "conv3d+bias").count() as u64;
         assert!(biased > 0);
         let rt = hw.runtimes.iter_mut().find(|r| r.name == rt_name).unwrap();
         rt.kernels_per_op.insert("conv3d+bias".into(), 3);
-        assert_eq!(count(&hw), base + 2 * biased);
+        let after = report(&hw);
+        assert_eq!(after.kernels, base + 2 * biased);
+        assert!(after.latency_ms > before.latency_ms);
     }
 }

@@ -15,11 +15,15 @@
 #
 #   bash scripts/gpu-torch-campaign.sh check calibrate runs
 #   MATHS=default bash scripts/gpu-torch-campaign.sh runs
+#   FAST= WORKLOADS=sarcasm MATHS=default bash scripts/gpu-torch-campaign.sh runs   # one workload
+#
+# The runs are compared with the descriptions in CAL (default OUT), `calibrated-MATH.yaml`.
 set -euo pipefail
 BIN=${BIN:-target/release/mmbench}
 OUT=${OUT:-validation/gpu/new}
-WORKLOADS="av-mnist mm-imdb cmu-mosei sarcasm medical-vqa medical-seg mujoco-push vision-touch transfuser"
-FAST="av-mnist cmu-mosei mujoco-push vision-touch"
+WORKLOADS=${WORKLOADS:-"av-mnist mm-imdb cmu-mosei sarcasm medical-vqa medical-seg mujoco-push vision-touch transfuser"}
+FAST=${FAST-"av-mnist cmu-mosei mujoco-push vision-touch"}
+CAL=${CAL:-$OUT}
 MATHS=${MATHS:-fp32 default}
 CHECK_WORKLOADS=${CHECK_WORKLOADS:-$WORKLOADS}
 mkdir -p "$OUT"
@@ -49,12 +53,14 @@ print(",".join(map(str,sorted(b))))'
       for math in $MATHS; do
         # The launch-bound workloads together, three passes over all their configurations (each pass a
         # minute or so after the previous one), at every batch any of them takes by default.
-        "$BIN" validate $FAST --hardware "$OUT/calibrated-$math.yaml" --backend torch --device cuda --math "$math" \
-          --batch "$(batches_of $FAST)" --iters 10 --passes 3 --save-runs "$OUT/runs-$math" --format csv \
-          --out "$OUT/validate-$math-fast.csv" || echo "validate failed: $FAST ($math)"
+        if [ -n "$FAST" ]; then
+          "$BIN" validate $FAST --hardware "$CAL/calibrated-$math.yaml" --backend torch --device cuda --math "$math" \
+            --batch "$(batches_of $FAST)" --iters 10 --passes 3 --save-runs "$OUT/runs-$math" --format csv \
+            --out "$OUT/validate-$math-fast.csv" || echo "validate failed: $FAST ($math)"
+        fi
         for w in $WORKLOADS; do
           case " $FAST " in *" $w "*) continue ;; esac
-          "$BIN" validate "$w" --hardware "$OUT/calibrated-$math.yaml" --backend torch --device cuda --math "$math" \
+          "$BIN" validate "$w" --hardware "$CAL/calibrated-$math.yaml" --backend torch --device cuda --math "$math" \
             --batch "$(batches_of "$w")" --iters 10 --save-runs "$OUT/runs-$math" --format csv \
             --out "$OUT/validate-$math-$w.csv" || echo "validate failed: $w ($math)"
         done

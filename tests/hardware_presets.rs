@@ -26,7 +26,10 @@ fn the_catalogue_holds_the_named_machines() {
         "v100",
         "a100",
         "h100",
+        "h100-tf32",
         "h200",
+        "h100-datasheet",
+        "h200-datasheet",
         "rtx4090",
         "jetson-nano",
         "jetson-agx-orin",
@@ -108,17 +111,17 @@ const FIGURES: &[(&str, &str, &str, f64)] = &[
     ("v100", "gpu", "compute_units", 80.0),
     ("a100", "gpu", "fp32", 19.5),
     ("a100", "gpu", "mem_bw_gbs", 1555.0),
-    ("h100", "gpu", "fp32", 66.9),
-    ("h100", "gpu", "tf32", 494.5),
-    ("h100", "gpu", "fp16", 989.5),
-    ("h100", "gpu", "mem_bw_gbs", 3350.0),
-    ("h100", "gpu", "mem_gb", 80.0),
-    ("h100", "gpu", "cache_mb", 50.0),
-    ("h100", "gpu", "compute_units", 132.0),
-    ("h100", "cpu", "compute_units", 112.0),
-    ("h200", "gpu", "fp32", 66.9),
-    ("h200", "gpu", "mem_bw_gbs", 4800.0),
-    ("h200", "gpu", "mem_gb", 141.0),
+    ("h100-datasheet", "gpu", "fp32", 66.9),
+    ("h100-datasheet", "gpu", "tf32", 494.5),
+    ("h100-datasheet", "gpu", "fp16", 989.5),
+    ("h100-datasheet", "gpu", "mem_bw_gbs", 3350.0),
+    ("h100-datasheet", "gpu", "mem_gb", 80.0),
+    ("h100-datasheet", "gpu", "cache_mb", 50.0),
+    ("h100-datasheet", "gpu", "compute_units", 132.0),
+    ("h100-datasheet", "cpu", "compute_units", 112.0),
+    ("h200-datasheet", "gpu", "fp32", 66.9),
+    ("h200-datasheet", "gpu", "mem_bw_gbs", 4800.0),
+    ("h200-datasheet", "gpu", "mem_gb", 141.0),
     ("rtx4090", "gpu", "fp32", 82.6),
     ("rtx4090", "gpu", "fp16", 165.2),
     ("rtx4090", "gpu", "mem_bw_gbs", 1008.0),
@@ -160,11 +163,11 @@ fn derived_peaks_match_their_derivation() {
     // cores x FLOP/cycle x GHz / 1000 = TFLOP/s, within the rounding written in the files.
     let cases: &[(&str, &str, f64)] = &[
         ("v100", "gpu", 5120.0 * 2.0 * 1.53),
-        ("h100", "gpu", 132.0 * 128.0 * 2.0 * 1.98),
+        ("h100-datasheet", "gpu", 132.0 * 128.0 * 2.0 * 1.98),
         ("rtx4090", "gpu", 16384.0 * 2.0 * 2.52),
         ("jetson-nano", "gpu", 128.0 * 2.0 * 0.9216),
         ("jetson-nano", "cpu", 4.0 * 8.0 * 1.43),
-        ("h100", "cpu", 112.0 * 32.0 * 2.0),
+        ("h100-datasheet", "cpu", 112.0 * 32.0 * 2.0),
         ("v100", "cpu", 40.0 * 32.0 * 2.2),
         ("rtx4090", "cpu", 16.0 * 32.0 * 4.5),
         ("epyc-9654", "cpu", 96.0 * 32.0 * 2.4),
@@ -208,12 +211,13 @@ fn a_branch_can_be_placed_on_the_host_cpu() {
 
 #[test]
 fn extends_chains_compose_with_set() {
-    // h200 -> h100 -> base/nvidia-gpu -> base/x86-cpu: each level's fields arrive, and --set wins over all.
+    // h200-datasheet -> h100-datasheet -> base/nvidia-gpu -> base/x86-cpu: each level's fields arrive, and
+    // --set wins over all.
     let sets: Vec<_> = ["gpu.mem_bw_gbs=6000", "eager.op_overhead_us=3", "cpu.mem_gb=*2", "gpu.efficiency.matmul.compute=0.9"]
         .into_iter()
         .map(|s| parse_set(s).unwrap())
         .collect();
-    let hw = load_hardware("h200", &sets).unwrap();
+    let hw = load_hardware("h200-datasheet", &sets).unwrap();
     let gpu = device(&hw, "gpu");
     assert_eq!(gpu.mem_bw_gbs, 6000.0, "--set over h200's own figure");
     assert_eq!(gpu.mem_gb, 141.0, "h200");
@@ -251,7 +255,13 @@ fn a_base_alone_is_not_a_machine() {
 
 #[test]
 fn h200_is_never_slower_than_h100() {
-    let (h100, h200) = (load("h100"), load("h200"));
+    for (a, b) in [("h100", "h200"), ("h100-datasheet", "h200-datasheet")] {
+        h200_is_never_slower(a, b);
+    }
+}
+
+fn h200_is_never_slower(h100: &str, h200: &str) {
+    let (h100, h200) = (load(h100), load(h200));
     // By construction: the same host, link, runtimes and GPU except strictly more memory bandwidth.
     assert_eq!(device(&h100, "cpu").peak_tflops, device(&h200, "cpu").peak_tflops);
     assert_eq!(h100.links, h200.links);
@@ -285,4 +295,31 @@ fn datasheet_figure_lines_carry_a_comment() {
             }
         }
     }
+}
+
+#[test]
+fn the_calibrated_presets_are_the_committed_calibrations() {
+    // `h100` and `h100-tf32` are validation/gpu's fits (scripts/calibrated-preset.py), not edited copies: the
+    // devices, the link and the measured runtime are equal.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (preset, file) in [("h100", "validation/gpu/h100-fp32.yaml"), ("h100-tf32", "validation/gpu/h100-default.yaml")] {
+        let (p, c) = (load(preset), load_hardware(root.join(file).to_str().unwrap(), &[]).unwrap());
+        for d in &c.devices {
+            let mut want = d.clone();
+            let got = device(&p, &d.name);
+            // (A runtime's math mode must exist on the device: the fit's one peak stands for it.)
+            for (mode, v) in &got.peak_tflops {
+                want.peak_tflops.entry(mode.clone()).or_insert(*v);
+            }
+            assert_eq!(got, &want, "{preset}: {}", d.name);
+        }
+        assert_eq!(p.links, c.links, "{preset}");
+        assert_eq!(p.runtime("eager").unwrap(), c.runtime("eager").unwrap(), "{preset}");
+    }
+    // h200 is h100 with the datasheets' bandwidth ratio and the H200's capacity.
+    let (h100, h200) = (load("h100"), load("h200"));
+    let (a, b) = (device(&h100, "gpu"), device(&h200, "gpu"));
+    assert!((b.mem_bw_gbs / a.mem_bw_gbs - 4800.0 / 3350.0).abs() < 1e-9, "{} / {}", b.mem_bw_gbs, a.mem_bw_gbs);
+    assert_eq!(b.mem_gb, 141.0);
+    assert_eq!(mmbench::hardware::Device { mem_bw_gbs: a.mem_bw_gbs, mem_gb: a.mem_gb, description: a.description.clone(), sources: a.sources.clone(), ..b.clone() }, a.clone());
 }

@@ -100,3 +100,24 @@ fn clear_errors_for_no_python_no_cuda_and_strict_check() {
     assert_clean_failure(code, &out, &err);
     assert!(err.contains("no CUDA device"), "{err}");
 }
+
+#[test]
+fn the_committed_gpu_campaign_validates_on_the_calibrated_presets() {
+    // validation/gpu's saved H100 runs against the presets fitted on the same machine (no GPU needed): every
+    // configuration is read back, and the figures the campaign reports hold. The bounds are the campaign's
+    // own figures rounded up, so a change to the model that makes it worse fails here.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("validation/gpu");
+    for (math, preset, max_mape) in [("fp32", "h100", 0.14), ("default", "h100-tf32", 0.19)] {
+        let mut runs: Vec<String> = std::fs::read_dir(root.join(format!("runs-{math}"))).unwrap().map(|e| e.unwrap().path().display().to_string()).collect();
+        runs.sort();
+        let measured = runs.join(",");
+        let mut args = vec!["validate"];
+        args.extend(WORKLOADS);
+        args.extend(["--hardware", preset, "--batch", "1,2,8,10,32,40,64", "--measured-only", "--measured", &measured, "--format", "json"]);
+        let d = json_of(&args);
+        let e2e = &d["summary"]["end_to_end"];
+        assert_eq!(e2e["n"].as_u64(), Some(runs.len() as u64), "{math}: every saved run is a configuration");
+        assert!(e2e["mape"].as_f64().unwrap() <= max_mape, "{math}: {e2e}");
+        assert!(e2e["spearman"].as_f64().unwrap() >= 0.97, "{math}: {e2e}");
+    }
+}

@@ -39,8 +39,8 @@ def progress(msg):
 
 def device_times(events, prefix):
     """Per annotation named `prefix<key>`: (device span from first start to last end, kernels, host time of
-    the call), the span being the annotation's own host duration when it launched no device work (a CPU
-    run)."""
+    the call, device busy time: the sum of its kernels' and copies' durations), the span and the busy time
+    being the annotation's own host duration when it launched no device work (a CPU run)."""
     ann = {}
     for e in events:
         if e.get("ph") == "X" and e.get("cat") == "user_annotation" and e.get("name", "").startswith(prefix):
@@ -52,16 +52,17 @@ def device_times(events, prefix):
             key = owner.get(e.get("args", {}).get("correlation"))
             if key is None:
                 continue
-            a, b, k = work.get(key, (float("inf"), float("-inf"), 0))
-            work[key] = (min(a, e["ts"]), max(b, e["ts"] + e.get("dur", 0)), k + (e.get("cat") in run.KERNEL_CATS))
+            a, b, k, busy = work.get(key, (float("inf"), float("-inf"), 0, 0.0))
+            dur = e.get("dur", 0)
+            work[key] = (min(a, e["ts"]), max(b, e["ts"] + dur), k + (e.get("cat") in run.KERNEL_CATS), busy + dur)
     out = {}
     for key, (s, end, _) in ann.items():
         host = (end - s) * 1e-6
         if key in work:
-            a, b, k = work[key]
-            out[key] = ((b - a) * 1e-6, k, host)
+            a, b, k, busy = work[key]
+            out[key] = ((b - a) * 1e-6, k, host, busy * 1e-6)
         else:
-            out[key] = (host, 0, host)
+            out[key] = (host, 0, host, host)
     return out
 
 
@@ -71,7 +72,8 @@ CHUNK = 16
 
 def time_chunk(benches, device, flush, iters):
     """Each bench's op call repeated `iters` times after two warm-up calls, all under one profiler session:
-    {position in `benches`: [(seconds, kernels)]}, or an `ops.UnsupportedOp` in place of the list."""
+    {position in `benches`: [(span seconds, kernels, host seconds, busy seconds, bare issue seconds)]}, or an
+    `ops.UnsupportedOp` in place of the list."""
     from torch.profiler import record_function
 
     prepared = {}
@@ -249,6 +251,7 @@ def calibrate(suite, device_name="cuda", math="fp32", passes=3, iters=10):
     kernels = [0] * len(benches)
     hosts = [[] for _ in benches]
     issues = [None] * len(benches)
+    busies = [None] * len(benches)
     skipped = []
     with torch.no_grad():
         for p in range(passes):
@@ -264,12 +267,13 @@ def calibrate(suite, device_name="cuda", math="fp32", passes=3, iters=10):
                         skipped.append({"label": benches[i]["label"], "reason": str(timed[k])})
                         best[i] = "skip"
                         continue
-                    for t, n, host, issue in timed[k]:
+                    for t, n, host, busy, issue in timed[k]:
                         if best[i] is None or t < best[i]:
                             best[i] = t
                         kernels[i] = max(kernels[i], n)
                         hosts[i].append(host)
                         issues[i] = issue if issues[i] is None else min(issues[i], issue)
+                        busies[i] = busy if busies[i] is None else min(busies[i], busy)
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
         progress("eager overheads")
@@ -282,10 +286,12 @@ def calibrate(suite, device_name="cuda", math="fp32", passes=3, iters=10):
         host = host_samples(suite.get("host_work", []))
     # The host's cost of a call: its median (the profiler's own cost per range is small next to a framework
     # call, and the same in every one).
-    # The bare issue time keeps its fastest pass, as the device times do (the host's speed drifts).
+    # The bare issue time keeps its fastest pass, as the device times do (the host's speed drifts). The busy
+    # time (kernels only, without the gaps between them) tells a call whose kernels wait on its host, as a
+    # recurrent layer's steps may, from one whose kernels are slow.
     samples = [
-        {"label": b["label"], "time_s": t, "kernels": k, "host_s": statistics.median(h), "issue_s": q}
-        for b, t, k, h, q in zip(benches, best, kernels, hosts, issues)
+        {"label": b["label"], "time_s": t, "kernels": k, "host_s": statistics.median(h), "issue_s": q, "busy_s": u}
+        for b, t, k, h, q, u in zip(benches, best, kernels, hosts, issues, busies)
         if t not in (None, "skip")
     ]
     return {

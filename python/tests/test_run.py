@@ -156,3 +156,25 @@ def test_calibration_samples_carry_a_bare_issue_time():
     raw = bench.calibrate(suite, device_name="cpu", passes=2, iters=2)
     (s,) = raw["samples"]
     assert s["label"] == "tiny" and s["issue_s"] > 0.0
+    # Without device work the busy time is the call's own; it never exceeds the span.
+    assert 0.0 < s["busy_s"] <= s["time_s"] * (1 + 1e-9)
+
+
+def test_device_times_give_span_kernels_and_busy_time_of_each_annotation():
+    from mmbench_torch import bench
+
+    # One annotated call on thread 1 launches two kernels (correlations 7 and 8) that run 10 us apart.
+    events = [
+        {"ph": "X", "cat": "user_annotation", "name": "b:0:0", "ts": 100.0, "dur": 50.0, "tid": 1},
+        {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "ts": 110.0, "dur": 3.0, "tid": 1, "args": {"correlation": 7}},
+        {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "ts": 130.0, "dur": 3.0, "tid": 1, "args": {"correlation": 8}},
+        {"ph": "X", "cat": "kernel", "name": "k1", "ts": 200.0, "dur": 4.0, "tid": 7, "args": {"correlation": 7}},
+        {"ph": "X", "cat": "kernel", "name": "k2", "ts": 214.0, "dur": 6.0, "tid": 7, "args": {"correlation": 8}},
+        # A kernel launched outside any annotation is nobody's.
+        {"ph": "X", "cat": "kernel", "name": "k3", "ts": 300.0, "dur": 9.0, "tid": 7, "args": {"correlation": 9}},
+    ]
+    span, kernels, host, busy = bench.device_times(events, "b:")["0:0"]
+    assert kernels == 2
+    assert abs(span - 20e-6) < 1e-12  # 200 to 220 us
+    assert abs(busy - 10e-6) < 1e-12  # 4 + 6 us, without the 10 us gap
+    assert abs(host - 50e-6) < 1e-12

@@ -85,6 +85,14 @@ fn conv(dims: usize, out: usize, k: usize, stride: usize, groups: usize, transpo
     })
 }
 
+/// 2-D convolutions of `(batch, channels, side, out, kernel, stride, groups)`, biased, padded to keep the side.
+fn conv2d_benches(sizes: impl IntoIterator<Item = (usize, usize, usize, usize, usize, usize, usize)>) -> Result<Vec<Microbench>> {
+    sizes
+        .into_iter()
+        .map(|(n, c, s, o, k, st, g)| bench(format!("conv2d {n}x{c}x{s}x{s} -> {o} k{k} s{st} g{g}"), &[&[n, c, s, s]], |b, x| b.add("op", conv(2, o, k, st, g, false), &[x[0]])))
+        .collect()
+}
+
 /// Picks every size in `full`, or a spread-out few of them in quick mode (first, middle, last).
 fn pick<T: Clone>(depth: Depth, full: &[T]) -> Vec<T> {
     match depth {
@@ -170,9 +178,7 @@ pub fn suite(depth: Depth) -> Result<Vec<Microbench>> {
         (2, 32, 16, 30, 3, 1, 1),
         (4, 8, 32, 10, 3, 1, 1),
     ];
-    for (n, c, s, o, k, st, g) in pick(depth, conv2d).into_iter().chain(pick(depth, scalar_conv2d)) {
-        v.push(bench(format!("conv2d {n}x{c}x{s}x{s} -> {o} k{k} s{st} g{g}"), &[&[n, c, s, s]], |b, x| b.add("op", conv(2, o, k, st, g, false), &[x[0]]))?);
-    }
+    v.extend(conv2d_benches(pick(depth, conv2d).into_iter().chain(pick(depth, scalar_conv2d)))?);
     for (n, c, l, o, k) in pick(depth, &[(1, 35, 50, 64, 3), (8, 64, 128, 64, 5), (4, 300, 50, 128, 1)]).into_iter().chain(pick(depth, &[(2, 20, 100, 5, 3), (1, 74, 50, 37, 1), (4, 32, 64, 2, 3)])) {
         v.push(bench(format!("conv1d {n}x{c}x{l} -> {o} k{k}"), &[&[n, c, l]], |b, x| b.add("op", conv(1, o, k, 1, 1, false), &[x[0]]))?);
     }
@@ -297,8 +303,31 @@ pub fn gpu_suite(depth: Depth) -> Result<Vec<Microbench>> {
         (64, 6, 56, 12, 5, 1, 1),
         (32, 32, 64, 32, 3, 1, 32),
     ];
-    for (n, c, s, o, k, st, g) in pick(depth, conv2d) {
-        v.push(bench(format!("conv2d {n}x{c}x{s}x{s} -> {o} k{k} s{st} g{g}"), &[&[n, c, s, s]], |b, x| b.add("op", conv(2, o, k, st, g, false), &[x[0]]))?);
+    // Grouped convolutions (ResNeXt's and RegNet's, between a dense convolution and a depthwise one): cuDNN may
+    // run each group in kernels of its own, so their kernel counts and times are measured, not assumed.
+    let grouped: &[(usize, usize, usize, usize, usize, usize, usize)] = &[
+        (1, 64, 56, 64, 3, 1, 4),
+        (1, 128, 28, 128, 3, 2, 8),
+        (4, 256, 14, 256, 3, 1, 16),
+        (8, 96, 32, 96, 3, 2, 4),
+        (2, 512, 7, 512, 3, 1, 32),
+        (16, 192, 14, 192, 3, 1, 8),
+        (32, 128, 16, 128, 3, 2, 16),
+        (1, 1024, 8, 1024, 3, 1, 64),
+        (8, 384, 12, 384, 3, 2, 12),
+        (32, 64, 32, 64, 3, 1, 2),
+    ];
+    v.extend(conv2d_benches(pick(depth, conv2d).into_iter().chain(pick(depth, grouped)))?);
+    // Convolutions of an image that arrives channels-last (`[N, H, W, C]`) and is permuted to `[N, C, H, W]`:
+    // PyTorch keeps the permuted strides (a channels-last tensor) and cuDNN runs such convolutions in other
+    // kernels than contiguous ones. Only the convolution is timed; the permute runs before it.
+    let nhwc: &[(usize, usize, usize, usize, usize, usize)] =
+        &[(2, 3, 96, 32, 5, 2), (1, 16, 64, 32, 3, 2), (4, 32, 32, 64, 3, 1), (1, 64, 16, 128, 3, 2), (8, 64, 28, 64, 3, 1), (1, 128, 8, 128, 3, 1), (16, 32, 56, 64, 5, 2), (32, 128, 14, 128, 3, 1)];
+    for (n, c, s, o, k, st) in pick(depth, nhwc) {
+        v.push(bench(format!("conv2d {n}x{c}x{s}x{s} -> {o} k{k} s{st} g1 channels-last"), &[&[n, s, s, c]], |b, x| {
+            let nchw = b.permute("nchw", x[0], &[0, 3, 1, 2])?;
+            b.add("op", conv(2, o, k, st, 1, false), &[nchw])
+        })?);
     }
     for (n, c, l, o, k) in pick(depth, &[(32, 256, 500, 256, 3), (32, 64, 1000, 64, 5), (64, 512, 100, 512, 1)]) {
         v.push(bench(format!("conv1d {n}x{c}x{l} -> {o} k{k}"), &[&[n, c, l]], |b, x| b.add("op", conv(1, o, k, 1, 1, false), &[x[0]]))?);
@@ -308,6 +337,10 @@ pub fn gpu_suite(depth: Depth) -> Result<Vec<Microbench>> {
     }
     for (n, c, s, o) in pick(depth, &[(2, 64, 16, 32), (1, 128, 12, 64), (2, 32, 32, 16)]) {
         v.push(bench(format!("conv_transpose3d {n}x{c}x{s}^3 -> {o}"), &[&[n, c, s, s, s]], |b, x| b.add("op", conv(3, o, 2, 2, 1, true), &[x[0]]))?);
+    }
+    // An identity scale, as a model's `x.clone()`: PyTorch copies it with a memcpy, not a kernel.
+    for &n in &pick(depth, &[1usize, 1 << 10, 1 << 16, 1 << 20, 1 << 24]) {
+        v.push(bench(format!("scale copy {n}"), &[&[n]], |b, x| b.unary("op", UnaryFn::Scale { factor: 1.0, offset: 0.0 }, x[0]))?);
     }
     // Bandwidth: tensors far larger than the L2 cache.
     for &n in &pick(depth, &[1usize << 24, 1 << 26]) {
@@ -327,7 +360,26 @@ pub fn gpu_suite(depth: Depth) -> Result<Vec<Microbench>> {
         v.push(bench(format!("instance_norm {n}x{c}x{s}^3"), &[&[n, c, s, s, s]], |b, x| b.add("op", Op::InstanceNorm(Default::default()), &[x[0]]))?);
     }
     // Recurrent layers: (batch, steps, features, hidden).
-    for &(bt, t, f, h) in &pick(depth, &[(1, 20, 35, 64), (8, 50, 74, 128), (32, 50, 300, 128), (1, 20, 128, 256), (16, 30, 512, 512), (2, 10, 1024, 1024), (32, 100, 64, 64)]) {
+    // cuDNN runs small layers in a few kernels for all steps and larger ones in kernels per step: the hidden
+    // sizes between 128 and 256 and the batches up to 64 say where it switches, and what each path costs.
+    let layers: &[(usize, usize, usize, usize)] = &[
+        (1, 20, 35, 64),
+        (8, 50, 74, 128),
+        (32, 50, 300, 128),
+        (1, 20, 128, 256),
+        (16, 30, 512, 512),
+        (2, 10, 1024, 1024),
+        (32, 100, 64, 64),
+        (2, 80, 40, 48),
+        (4, 40, 50, 96),
+        (16, 60, 100, 160),
+        (1, 30, 64, 192),
+        (8, 16, 96, 224),
+        (64, 25, 256, 320),
+        (48, 40, 128, 768),
+        (64, 20, 512, 512),
+    ];
+    for &(bt, t, f, h) in &pick(depth, layers) {
         for gru in [true, false] {
             v.push(recurrent_layer_bench(gru, bt, t, f, h)?);
         }
@@ -404,5 +456,31 @@ mod tests {
         }
         // Labels are unique, so the report can name each measurement.
         assert_eq!(full.iter().map(|m| &m.label).collect::<BTreeSet<_>>().len(), full.len());
+    }
+
+    #[test]
+    fn the_gpu_suite_measures_grouped_channels_last_convolutions_and_recurrent_layers() {
+        let full = gpu_suite(Depth::Full).unwrap();
+        assert_eq!(full.iter().map(|m| &m.label).collect::<BTreeSet<_>>().len(), full.len());
+        // Grouped: neither dense nor depthwise.
+        let grouped = full.iter().filter(|m| matches!(&m.workload.node(m.op()).op, Op::Conv(c) if c.groups > 1 && c.groups < c.out)).count();
+        assert!(grouped >= 8, "{grouped}");
+        // Channels-last: the measured convolution reads a permute of an NHWC input, and is the last node.
+        let nhwc: Vec<&Microbench> = full.iter().filter(|m| m.label.ends_with("channels-last")).collect();
+        assert!(nhwc.len() >= 6);
+        for m in nhwc {
+            let op = m.workload.node(m.op());
+            assert_eq!(op.op.kind(), "conv2d", "{}", m.label);
+            assert_eq!(m.workload.node(op.inputs[0]).op.kind(), "permute", "{}", m.label);
+            assert_eq!(m.op().index(), m.workload.len() - 1);
+        }
+        // Recurrent layers on both sides of cuDNN's switch between fused and per-step kernels.
+        let hidden: BTreeSet<usize> = full.iter().filter(|m| m.steps > 1).map(|m| match &m.workload.node(m.op()).op {
+            Op::GruCell(c) => c.hidden,
+            Op::LstmCell(c) => c.hidden,
+            _ => 0,
+        }).collect();
+        assert!(hidden.iter().any(|&h| h > 128 && h < 256), "{hidden:?}");
+        assert!(hidden.len() >= 10, "{hidden:?}");
     }
 }

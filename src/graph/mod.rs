@@ -7,6 +7,7 @@ pub mod builtin;
 pub mod compose;
 pub mod cost;
 pub mod joins;
+pub mod layout;
 pub mod op;
 pub mod ops;
 pub mod spec;

@@ -88,13 +88,49 @@ impl OpSpec for Op {
     }
 }
 
+/// [`Op::variant`] of a grouped convolution.
+pub const GROUPED: &str = "grouped";
+/// [`Op::variant`] of an identity `scale`.
+pub const COPY: &str = "copy";
+
 impl Op {
     /// What decides the kernels a framework launches for the op: its kind, marked `+bias` for a convolution
-    /// with a bias (cuDNN adds the bias in a kernel of its own; mmbench's kernel adds it in place).
+    /// with a bias (cuDNN adds the bias in a kernel of its own; mmbench's kernel adds it in place), then
+    /// `@grouped` for a grouped one (see [`Op::variant`]).
     pub fn launch_key(&self) -> String {
-        match self {
+        self.launch_key_as(self.variant())
+    }
+
+    /// [`Op::launch_key`] of the op run as `variant` (`graph::layout::variant_of` adds the input's layout).
+    pub fn launch_key_as(&self, variant: Option<&str>) -> String {
+        let key = match self {
             Op::Conv(c) if c.bias => format!("{}+bias", self.kind()),
             _ => self.kind(),
+        };
+        match variant {
+            Some(v) => format!("{key}@{v}"),
+            None => key,
+        }
+    }
+
+    /// A variant of the op's kind that a GPU library runs in other kernels, at its own speed: `grouped`, a
+    /// convolution of more than one group that is not depthwise (one group per output channel), which cuDNN
+    /// may run as a kernel per group (ResNeXt's and RegNet's convolutions).
+    /// An identity `scale` (`x * 1 + 0`, a model's `x.clone()`) is `copy`: PyTorch copies a contiguous CUDA
+    /// tensor with a device-to-device memcpy, not a kernel.
+    pub fn variant(&self) -> Option<&'static str> {
+        match self {
+            Op::Conv(c) if c.groups > 1 && c.groups < c.out => Some(GROUPED),
+            Op::Unary(u) if matches!(u.func, super::ops::UnaryFn::Scale { factor, offset } if factor == 1.0 && offset == 0.0) => Some(COPY),
+            _ => None,
+        }
+    }
+
+    /// Groups of a convolution, 1 for every other op.
+    pub fn groups(&self) -> usize {
+        match self {
+            Op::Conv(c) => c.groups.max(1),
+            _ => 1,
         }
     }
 

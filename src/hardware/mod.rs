@@ -348,9 +348,9 @@ pub struct Runtime {
     /// lavapipe about 5 us per kernel, measured by `mmbench calibrate` on chains of two lengths).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub submit_per_kernel_us: f64,
-    /// Host time of one framework call of an op kind, its launches included, microseconds, where it was
-    /// measured (`mmbench calibrate --backend torch`: a cuDNN convolution's call costs the host several times
-    /// a `relu`'s). Kinds not listed pay `op_overhead_us` plus `launch_overhead_us` per kernel.
+    /// Host time of one framework call of an op kind besides `launch_overhead_us` per kernel it launches,
+    /// microseconds, where it was measured (`mmbench calibrate --backend torch`: a cuDNN convolution's call
+    /// costs the host several times a `relu`'s). Kinds not listed pay `op_overhead_us` instead.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub call_overhead_us: BTreeMap<String, f64>,
     /// Kernels one op of a kind launches in this runtime where that differs from mmbench's own kernels
@@ -359,6 +359,15 @@ pub struct Runtime {
     /// for a biased convolution. Kinds not named launch the cost model's count.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub kernels_per_op: BTreeMap<String, u32>,
+    /// Kernels per group of a grouped convolution, by launch key (`conv2d+bias@grouped`), where the library
+    /// runs each group in kernels of its own (cuDNN in strict fp32): such a convolution launches this many
+    /// per group, and one more for its bias.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kernels_per_group: BTreeMap<String, u32>,
+    /// How the runtime's library runs a recurrent layer (one `gru` or `lstm` call), per cell kind, where it
+    /// was measured. Kinds not listed run as their cells: each step's kernels launched from the one call.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub recurrent_layers: BTreeMap<String, RecurrentLayerCalls>,
     /// Whether input tensors are copied from host memory each inference (`.to(device)` per modality).
     #[serde(default = "yes")]
     pub input_copy: bool,
@@ -369,6 +378,34 @@ pub struct Runtime {
     pub matmul_math: String,
 }
 
+/// What a recurrent layer's call costs, measured on whole layers (`mmbench calibrate --backend torch`):
+/// cuDNN prepares the layer on the host once per call, then either runs all its steps in a few kernels of
+/// its own (small hidden sizes: the host's part is done) or launches each step's kernels from the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecurrentLayerCalls {
+    /// Host cost of the layer's call besides its input projection's (descriptors, workspace, the weights'
+    /// checks), paid by its first step, microseconds.
+    pub layer_us: f64,
+    /// Host cost of each step of a layer that launches kernels per step, microseconds.
+    pub step_us: f64,
+    /// Layers of at most this many hidden units run fused: `fused_kernels` kernels in all, their input
+    /// projection's included, and no host cost per step.
+    pub fused_max_hidden: usize,
+    pub fused_kernels: u32,
+}
+
+/// The curve suffix of a fused layer's step (`gru_cell@fused` in `kernel_efficiency`): cuDNN's persistent
+/// kernels run a step at a speed of their own.
+pub const FUSED: &str = "fused";
+
+impl RecurrentLayerCalls {
+    /// Whether a layer of `hidden` units runs fused.
+    pub fn fused(&self, hidden: usize) -> bool {
+        hidden <= self.fused_max_hidden
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -377,10 +414,18 @@ fn fp32() -> String {
 }
 
 impl Runtime {
-    /// Kernels an op of launch key `key` launches in this runtime, of `modeled` in mmbench's count (an op
-    /// that launches none, a view or an input, launches none anywhere).
-    pub fn kernels_of(&self, key: &str, modeled: u32) -> u32 {
-        if modeled == 0 { 0 } else { self.kernels_per_op.get(key).copied().unwrap_or(modeled) }
+    /// Kernels an op of launch key `key` and `groups` groups launches in this runtime, of `modeled` in
+    /// mmbench's count (an op that launches none, a view or an input, launches none anywhere).
+    pub fn kernels_of(&self, key: &str, modeled: u32, groups: usize) -> u32 {
+        if modeled == 0 {
+            return 0;
+        }
+        // (A grouped convolution without a bias launches per group what a biased one does, less the bias's.)
+        let biased = key.split_once('@').filter(|(k, _)| !k.ends_with("+bias")).map(|(k, v)| format!("{k}+bias@{v}"));
+        match self.kernels_per_group.get(key).or_else(|| biased.as_ref().and_then(|b| self.kernels_per_group.get(b))) {
+            Some(&per) => per.saturating_mul(groups as u32).saturating_add(u32::from(key.contains("+bias"))),
+            None => self.kernels_per_op.get(key).copied().unwrap_or(modeled),
+        }
     }
 
     /// One line saying what this runtime assumes about overlap and launch cost.
@@ -764,6 +809,10 @@ fn validate(hw: &Hardware, rep: &dyn Report) -> Result<()> {
         }
         for (kind, &x) in &r.call_overhead_us {
             non_negative(x, &format!("{base}.call_overhead_us.{kind}"), rep)?;
+        }
+        for (kind, l) in &r.recurrent_layers {
+            non_negative(l.layer_us, &format!("{base}.recurrent_layers.{kind}.layer_us"), rep)?;
+            non_negative(l.step_us, &format!("{base}.recurrent_layers.{kind}.step_us"), rep)?;
         }
     }
     Ok(())

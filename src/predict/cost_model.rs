@@ -337,6 +337,8 @@ mod tests {
             submit_per_kernel_us: 0.0,
             call_overhead_us: Default::default(),
             kernels_per_op: Default::default(),
+            kernels_per_group: Default::default(),
+            recurrent_layers: Default::default(),
             input_copy: true,
             conv_math: "tf32".into(),
             matmul_math: "fp32".into(),

@@ -5,7 +5,7 @@
 use super::cost_model::{op_time_with, transfer_time, DeviceRates, OpTime};
 use crate::error::{Error, Result};
 use crate::graph::{Op, OpClass, Stage, Workload};
-use crate::hardware::{Hardware, Runtime, Streams};
+use crate::hardware::{Hardware, RecurrentLayerCalls, Runtime, Streams};
 use crate::trace::RecordKind;
 use std::collections::HashMap;
 
@@ -164,6 +164,8 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
     let sync = runtime.sync_overhead_us * 1e-6;
     let mut off_host_kernels = 0u64;
 
+    // What each op runs as: a grouped convolution, one of a channels-last tensor.
+    let variants = crate::graph::layout::variants(w);
     for (idx, node) in w.nodes() {
         let i = idx.index();
         match (&node.op, node.cost.class) {
@@ -293,25 +295,43 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
         // (sweeps).
         let dev_rates = &rates[dev as usize];
         let d = dev_rates.device;
-        let kind = if d.kernel_efficiency.is_empty() && d.broadcast_efficiency.is_empty() && d.gemm_paths.is_empty() && d.fold_paths.is_empty() { None } else { Some(node.op.kind()) };
         let on_host = dev == host;
+        let layer = if on_host { None } else { layer_step(&runtime, &node.op) };
+        let kind = if d.kernel_efficiency.is_empty() && d.broadcast_efficiency.is_empty() && d.gemm_paths.is_empty() && d.fold_paths.is_empty() {
+            None
+        } else {
+            // A variant with a curve of its own (a grouped convolution, a fused recurrent layer's step) takes it.
+            let variant = variants[i].or(layer.and_then(|(_, _, fused)| fused.then_some(crate::hardware::FUSED)));
+            let own = variant.map(|v| format!("{}@{v}", node.op.kind())).filter(|k| d.kernel_efficiency.contains_key(k));
+            Some(own.unwrap_or_else(|| node.op.kind()))
+        };
         // Off the host, an op launches the kernels its runtime measured for its kind (cuDNN's own count).
-        let kernels = if on_host || runtime.kernels_per_op.is_empty() { node.cost.kernels } else { runtime.kernels_of(&node.op.launch_key(), node.cost.kernels) };
-        let time = if kernels == node.cost.kernels {
+        let kernels = if on_host { node.cost.kernels } else { runtime.kernels_of(&node.op.launch_key_as(variants[i]), node.cost.kernels, node.op.groups()) };
+        // A step of a recurrent layer whose library the runtime describes: a fused layer launches its
+        // kernels from its first step, and a layer's first step pays the layer's preparation.
+        let launched = match layer {
+            Some((calls, 0, true)) => calls.fused_kernels.saturating_sub(1),
+            Some((_, _, true)) => 0,
+            _ => kernels,
+        };
+        let time = if launched == node.cost.kernels {
             op_time_with(&node.cost, dev_rates, kind.as_deref())
         } else {
-            op_time_with(&crate::graph::OpCost { kernels, ..node.cost.clone() }, dev_rates, kind.as_deref())
+            op_time_with(&crate::graph::OpCost { kernels: launched, ..node.cost.clone() }, dev_rates, kind.as_deref())
         };
         if !on_host {
-            off_host_kernels += u64::from(kernels);
+            off_host_kernels += u64::from(launched);
         }
-        let dispatch = if node.continues_call { 0.0 } else { op_overhead };
-        let mut host_cost = dispatch + if on_host { 0.0 } else { f64::from(kernels) * launch };
-        // A call whose host cost was measured for its kind costs that, launches included.
-        if !node.continues_call && !on_host && !runtime.call_overhead_us.is_empty()
-            && let Some(us) = runtime.call_overhead_us.get(&node.op.kind())
-        {
-            host_cost = us * 1e-6;
+        // A call whose host cost was measured for its kind (and variant) costs that instead of `op_overhead_us`.
+        let measured = variants[i].and_then(|v| runtime.call_overhead_us.get(&format!("{}@{v}", node.op.kind()))).or_else(|| runtime.call_overhead_us.get(&node.op.kind()));
+        let dispatch = match measured {
+            _ if node.continues_call => 0.0,
+            Some(us) if !on_host => us * 1e-6,
+            _ => op_overhead,
+        };
+        let mut host_cost = dispatch + if on_host { 0.0 } else { f64::from(launched) * launch };
+        if let Some((calls, step, fused)) = layer {
+            host_cost = if fused { 0.0 } else { calls.step_us * 1e-6 } + if step == 0 { calls.layer_us * 1e-6 } else { 0.0 };
         }
         // A dependency on another stream of a device needs an event wait.
         let my_res = Resource::Stream(dev, stream);
@@ -340,7 +360,7 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
             deps: deps_range,
             time,
             bytes: node.cost.bytes(),
-            kernels,
+            kernels: launched,
         });
     }
     // Views and weights report the device of their first consumer when they have one.
@@ -363,6 +383,18 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
     })
 }
 
+/// The recurrent layer a cell is a step of, where the runtime says how its library runs layers of the cell's
+/// kind: the layer's costs, the step, and whether the layer runs fused.
+fn layer_step<'a>(runtime: &'a Runtime, op: &Op) -> Option<(&'a RecurrentLayerCalls, usize, bool)> {
+    let (hidden, step) = match op {
+        Op::GruCell(c) => (c.hidden, c.step?),
+        Op::LstmCell(c) => (c.hidden, c.step?),
+        _ => return None,
+    };
+    let calls = runtime.recurrent_layers.get(&op.kind())?;
+    Some((calls, step, calls.fused(hidden)))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::graph::{load_workload, WorkloadOptions};
@@ -372,14 +404,15 @@ mod tests {
     #[test]
     fn a_measured_call_cost_replaces_the_dispatch_and_launch_cost_of_its_kind() {
         let w = load_workload("av-mnist", &WorkloadOptions { batch: Some(1), ..Default::default() }).unwrap();
-        let mut hw = load_hardware("h100", &[]).unwrap();
+        let mut hw = load_hardware("h100-datasheet", &[]).unwrap();
         let base = predict(&w, &hw, &PredictOptions::default()).unwrap().latency_s;
         let convs = w.nodes().filter(|(_, n)| n.op.kind() == "conv2d").count() as f64;
         let rt = hw.runtimes.iter_mut().find(|r| r.name == "eager").unwrap();
-        let old_us = rt.op_overhead_us + rt.launch_overhead_us;
+        let old_us = rt.op_overhead_us;
         rt.call_overhead_us.insert("conv2d".into(), 500.0);
         let slow = predict(&w, &hw, &PredictOptions::default()).unwrap().latency_s;
-        // At batch 1 the host issues every call after the last: each convolution's call now costs 500 us.
+        // At batch 1 the host issues every call after the last: each convolution's call now costs 500 us
+        // besides its launch, in place of the framework's dispatch.
         let added = (slow - base) * 1e6;
         let want = convs * (500.0 - old_us);
         assert!((added - want).abs() < 0.02 * want, "added {added:.1} us, want {want:.1} us");
@@ -390,7 +423,7 @@ mod tests {
         // medical-seg's convolutions are biased 3-D ones; say the runtime launches 3 kernels for each: the
         // prediction counts them, and the extra launches cost time.
         let w = load_workload("medical-seg", &WorkloadOptions { batch: Some(1), scale: Some(0.25), ..Default::default() }).unwrap();
-        let mut hw = load_hardware("h100", &[]).unwrap();
+        let mut hw = load_hardware("h100-datasheet", &[]).unwrap();
         let rt_name = hw.runtimes[hw.default_runtime].name.clone();
         let report = |hw: &crate::hardware::Hardware| crate::report::PredictReport::new(&w, hw, &crate::predict::predict(&w, hw, &PredictOptions::default()).unwrap());
         let before = report(&hw);
@@ -403,5 +436,25 @@ mod tests {
         let after = report(&hw);
         assert_eq!(after.kernels, base + 2 * biased);
         assert!(after.latency_ms > before.latency_ms);
+    }
+
+    #[test]
+    fn a_fused_recurrent_layer_launches_its_kernels_once_and_pays_its_preparation() {
+        // cmu-mosei's vision GRU (70 units, 50 steps) runs fused, its audio (200) and text (600) GRUs per
+        // step, when the runtime says layers of up to 128 units run fused in 5 kernels.
+        let w = load_workload("cmu-mosei", &WorkloadOptions { batch: Some(1), ..Default::default() }).unwrap();
+        let mut hw = load_hardware("h100-datasheet", &[]).unwrap();
+        let report = |hw: &crate::hardware::Hardware| crate::report::PredictReport::new(&w, hw, &crate::predict::predict(&w, hw, &PredictOptions::default()).unwrap());
+        let before = report(&hw);
+        let vision_cells: u64 = w.nodes().filter(|(_, n)| n.op.kind() == "gru_cell" && n.name.starts_with("vision/")).map(|(_, n)| u64::from(n.cost.kernels)).sum();
+        assert!(vision_cells > 50);
+        let rt = hw.runtimes.iter_mut().find(|r| r.name == "eager").unwrap();
+        let calls = crate::hardware::RecurrentLayerCalls { layer_us: 1000.0, step_us: 0.0, fused_max_hidden: 128, fused_kernels: 5 };
+        rt.recurrent_layers.insert("gru_cell".into(), calls);
+        let after = report(&hw);
+        // The vision layer's cells launch 4 kernels (its projection the fifth), not 2 per step.
+        assert_eq!(after.kernels, before.kernels - vision_cells + 4);
+        // Each of the three layers pays 1 ms of preparation on the host, one after another at batch 1.
+        assert!(after.latency_ms > before.latency_ms + 2.0, "{} -> {}", before.latency_ms, after.latency_ms);
     }
 }

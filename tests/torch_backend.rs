@@ -119,5 +119,10 @@ fn the_committed_gpu_campaign_validates_on_the_calibrated_presets() {
         assert_eq!(e2e["n"].as_u64(), Some(runs.len() as u64), "{math}: every saved run is a configuration");
         assert!(e2e["mape"].as_f64().unwrap() <= max_mape, "{math}: {e2e}");
         assert!(e2e["spearman"].as_f64().unwrap() >= 0.97, "{math}: {e2e}");
+        // Every saved run counted its kernels, and each is compared with the runtime's count.
+        for row in d["rows"].as_array().unwrap() {
+            let k = &row["kernels"];
+            assert!(k["measured"].as_u64().unwrap() > 0 && k["predicted"].as_u64().unwrap() > 0, "{math}: {row}");
+        }
     }
 }

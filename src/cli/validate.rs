@@ -234,7 +234,8 @@ impl<'a> Runner<'a> {
             Statistic::Fastest => &m.fastest,
             Statistic::Median => &m.trace,
         };
-        Ok(MeasuredRun::from_trace(trace, &m.stats.adapter))
+        let torch = m.stats.torch.as_ref().map(|t| crate::validate::compare::MeasuredKernels { kernels: t.kernels });
+        Ok(MeasuredRun { torch, ..MeasuredRun::from_trace(trace, &m.stats.adapter) })
     }
 
     #[cfg(feature = "gpu")]

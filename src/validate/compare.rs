@@ -23,6 +23,15 @@ pub struct MeasuredRun {
     /// The fastest iteration's times (saved by `run` since validation compares at the fastest iteration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fastest: Option<FastestMs>,
+    /// What the profiler counted (a PyTorch run's `torch` section); absent for runs without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torch: Option<MeasuredKernels>,
+}
+
+/// The kernels of one inference as the profiler counted them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredKernels {
+    pub kernels: u64,
 }
 
 /// The fastest iteration's end-to-end and stage times, milliseconds.
@@ -68,7 +77,7 @@ pub fn stage_times(t: &Trace) -> Vec<StageMs> {
 
 impl MeasuredRun {
     pub fn from_trace(t: &Trace, adapter: &str) -> Self {
-        MeasuredRun { workload: t.workload.clone(), batch: t.batch, flops: t.flops, adapter: adapter.to_string(), latency_ms: t.latency_s * 1e3, stages: stage_times(t), fastest: None }
+        MeasuredRun { workload: t.workload.clone(), batch: t.batch, flops: t.flops, adapter: adapter.to_string(), latency_ms: t.latency_s * 1e3, stages: stage_times(t), fastest: None, torch: None }
     }
 
     /// The run at `statistic`: the fastest iteration's times in place of the median's where asked for.
@@ -108,7 +117,20 @@ pub struct Comparison {
     pub measured_ms: f64,
     pub error: f64,
     pub stages: Vec<StageComparison>,
+    /// Kernels of one inference, predicted (the runtime's counts) and measured, where the run counted them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernels: Option<KernelComparison>,
 }
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct KernelComparison {
+    pub predicted: u64,
+    pub measured: u64,
+    pub error: f64,
+}
+
+/// A kernel count within this relative error of the measured one counts as right (#14's bar).
+pub const KERNEL_COUNT_TOLERANCE: f64 = 0.10;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StageComparison {
@@ -141,6 +163,10 @@ pub fn compare(predicted: &Trace, measured: &MeasuredRun) -> Result<Comparison> 
         stages.push(StageComparison { stage: m.label(), predicted_ms: p, measured_ms: m.ms, error: if m.ms > 0.0 { relative_error(p, m.ms) } else { f64::NAN } });
     }
     let predicted_ms = predicted.latency_s * 1e3;
+    let kernels = measured.torch.as_ref().filter(|t| t.kernels > 0).map(|t| {
+        let p: u64 = predicted.ops.iter().filter(|o| o.kind == crate::trace::RecordKind::Op).map(|o| u64::from(o.kernels)).sum();
+        KernelComparison { predicted: p, measured: t.kernels, error: relative_error(p as f64, t.kernels as f64) }
+    });
     Ok(Comparison {
         workload: measured.workload.clone(),
         batch: measured.batch,
@@ -148,6 +174,7 @@ pub fn compare(predicted: &Trace, measured: &MeasuredRun) -> Result<Comparison> 
         measured_ms: measured.latency_ms,
         error: relative_error(predicted_ms, measured.latency_ms),
         stages,
+        kernels,
     })
 }
 
@@ -195,6 +222,9 @@ pub fn table(rows: &[Comparison], summary: &Summary, hardware: &str, runtime: &s
     let _ = writeln!(s, "{:<34} {:>12} {:>12} {:>8}", "configuration / stage", "predicted ms", "measured ms", "error");
     for r in rows {
         let _ = writeln!(s, "{:<34} {:>12.3} {:>12.3} {:>8}", format!("{} batch {}", r.workload, r.batch), r.predicted_ms, r.measured_ms, pct(r.error));
+        if let Some(k) = &r.kernels {
+            let _ = writeln!(s, "  {:<32} {:>12} {:>12} {:>8}", "kernels", k.predicted, k.measured, pct(k.error));
+        }
         for st in &r.stages {
             let small = if st.measured_ms < MIN_STAGE_SHARE * r.measured_ms { " (small)" } else { "" };
             let _ = writeln!(s, "  {:<32} {:>12.3} {:>12.3} {:>8}{small}", st.stage, st.predicted_ms, st.measured_ms, pct(st.error));
@@ -203,6 +233,12 @@ pub fn table(rows: &[Comparison], summary: &Summary, hardware: &str, runtime: &s
     let _ = writeln!(s);
     s.push_str(&stats_line("end-to-end", &summary.end_to_end));
     s.push_str(&stats_line("per stage", &summary.stages));
+    let counted: Vec<&KernelComparison> = rows.iter().filter_map(|r| r.kernels.as_ref()).collect();
+    if !counted.is_empty() {
+        let within = counted.iter().filter(|k| k.error.abs() <= KERNEL_COUNT_TOLERANCE).count();
+        let mean = counted.iter().map(|k| k.error.abs()).sum::<f64>() / counted.len() as f64;
+        let _ = writeln!(s, "{:<11} n={:<4} {within} within {:.0}% of measured, mean |error| {:.1}%", "kernels", counted.len(), KERNEL_COUNT_TOLERANCE * 100.0, mean * 100.0);
+    }
     s
 }
 
@@ -248,6 +284,7 @@ mod tests {
             latency_ms: latency,
             stages: stages.iter().map(|&(stage, m, ms)| StageMs { stage, modality: m.map(String::from), ms }).collect(),
             fastest: None,
+            torch: None,
         }
     }
 
@@ -263,6 +300,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, (p, m))| StageComparison { stage: format!("s{i}"), predicted_ms: p, measured_ms: m, error: relative_error(p, m) })
                 .collect(),
+            kernels: None,
         }
     }
 
@@ -301,6 +339,27 @@ mod tests {
         let st = summarize(&rows).stages.unwrap();
         assert_eq!(st.n, 1);
         assert!(table(&rows, &summarize(&rows), "hw", "wgpu").contains("(small)"));
+    }
+
+    #[test]
+    fn a_run_that_counted_its_kernels_is_compared_with_the_predicted_count() {
+        let w = crate::graph::load_workload("av-mnist", &Default::default()).unwrap();
+        let hw = crate::hardware::load_hardware("a100", &[]).unwrap();
+        let t = crate::predict::predict(&w, &hw, &Default::default()).unwrap();
+        let mut m = MeasuredRun::from_trace(&t, "test");
+        assert!(compare(&t, &m).unwrap().kernels.is_none(), "no count, no comparison");
+        let predicted = w.kernels();
+        m.torch = Some(MeasuredKernels { kernels: predicted * 2 });
+        let c = compare(&t, &m).unwrap();
+        let k = c.kernels.unwrap();
+        assert_eq!((k.predicted, k.measured), (predicted, predicted * 2));
+        assert!((k.error + 0.5).abs() < 1e-12);
+        let text = table(&[c.clone()], &summarize(&[c]), "hw", "eager");
+        assert!(text.contains("kernels     n=1    0 within 10% of measured, mean |error| 50.0%"), "{text}");
+        // A saved PyTorch run's `torch` section carries the count.
+        let json = format!("{{\"workload\":\"av-mnist\",\"batch\":1,\"flops\":1,\"adapter\":\"x\",\"latency_ms\":1.0,\"stages\":[],\"torch\":{{\"kernels\":54,\"copies\":2}}}}");
+        let run: MeasuredRun = serde_json::from_str(&json).unwrap();
+        assert_eq!(run.torch, Some(MeasuredKernels { kernels: 54 }));
     }
 
     #[test]

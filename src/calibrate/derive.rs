@@ -628,7 +628,10 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
         return Err(DeriveError(format!("the smallest kernel's time must be positive, got {} s", m.dispatch_s)));
     }
     let mut gpu = template(m);
-    let fused: BTreeMap<String, usize> = m.eager.as_ref().map(|e| RECURRENT_CELLS.iter().map(|k| (k.to_string(), fused_max_hidden(&timed_layers(e, &m.samples, k)))).collect()).unwrap_or_default();
+    // An eager runtime's overheads come from the probes, not from the fit; its recurrent layers say which
+    // layers' steps the fit takes as fused.
+    let eager = m.eager.as_ref().map(|e| eager_runtime(e, &m.samples));
+    let fused: BTreeMap<String, usize> = eager.iter().flat_map(|rt| &rt.recurrent_layers).map(|(k, l)| (k.clone(), l.fused_max_hidden)).collect();
     let samples = device_samples(m, &fused);
     // Kernels per sample, the same for every sample of a kind in practice; the median keeps it robust.
     let mut by_kind: BTreeMap<String, Vec<&Sample>> = BTreeMap::new();
@@ -811,8 +814,8 @@ pub fn derive(m: &Measurements) -> Result<Calibration, DeriveError> {
     // A submission's latency grows with its kernels: the two chains give the slope and the fixed rest.
     let submit_per_kernel_s = m.submit_long_s.map_or(0.0, |long| ((long - m.submit_s) / (CHAIN_LONG - CHAIN_SHORT) as f64).max(0.0));
     let submit_fixed_s = (m.submit_s - CHAIN_SHORT as f64 * submit_per_kernel_s).max(0.0);
-    let runtime = match &m.eager {
-        Some(e) => eager_runtime(e, &m.samples),
+    let runtime = match eager {
+        Some(rt) => rt,
         None => Runtime {
         name: "wgpu".into(),
         description: "wgpu: one in-order queue, every op a compute pass, the whole inference one submission".into(),

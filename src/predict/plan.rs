@@ -329,10 +329,12 @@ pub fn build_plan(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Result<
             Some(us) if !on_host => us * 1e-6,
             _ => op_overhead,
         };
-        let mut host_cost = dispatch + if on_host { 0.0 } else { f64::from(launched) * launch };
-        if let Some((calls, step, fused)) = layer {
-            host_cost = if fused { 0.0 } else { calls.step_us * 1e-6 } + if step == 0 { calls.layer_us * 1e-6 } else { 0.0 };
-        }
+        // A layer's step costs what the runtime measured for layers instead: its host cost per step (none
+        // when fused) and, on the first step, the layer's preparation.
+        let mut host_cost = match layer {
+            Some((calls, step, fused)) => (if fused { 0.0 } else { calls.step_us * 1e-6 }) + if step == 0 { calls.layer_us * 1e-6 } else { 0.0 },
+            None => dispatch + if on_host { 0.0 } else { f64::from(launched) * launch },
+        };
         // A dependency on another stream of a device needs an event wait.
         let my_res = Resource::Stream(dev, stream);
         waited.clear();

@@ -46,6 +46,11 @@ fn every_workload_runs_in_pytorch_and_matches_the_cpu_reference() {
         let total: f64 = r["stages"].as_array().unwrap().iter().map(|s| s["ms"].as_f64().unwrap()).sum();
         assert!((total - r["latency_ms"].as_f64().unwrap()).abs() < 1e-6 * total.max(1.0) + 1e-9, "{w}: stages {total} vs latency {}", r["latency_ms"]);
         assert!(r["torch"]["environment"]["torch"].is_string(), "{w}");
+        // Each call's host issue time, inside an inference, is shared out to the ops and sums to the whole.
+        let issue = r["torch"]["issue_ms"].as_f64().unwrap();
+        let per_op: Vec<f64> = r["torch"]["op_issue_us"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(per_op.len(), r["torch"]["op_kernels"].as_array().unwrap().len(), "{w}");
+        assert!(issue > 0.0 && (per_op.iter().sum::<f64>() * 1e-3 - issue).abs() < 1e-6 * issue, "{w}: {issue} ms vs {per_op:?}");
     }
 }
 

@@ -10,6 +10,8 @@ microbenchmarks share one profiler session. Each op keeps its fastest iteration 
 
 The probes:
 - each op's bare issue time: its call repeated without the profiler and without waiting for the device;
+- each op's issue time among other calls: the chunk's calls in turn, each timed alone (a model's calls run
+  cold in the CPU's caches, a repeated call hot);
 - a chain of tiny ops: the host time of one framework call, the driver's launch call inside it (from the
   profiler's `cudaLaunchKernel` ranges), the device time of the smallest kernel, and a final synchronize;
 - host-to-device copies of pageable tensors, 4 B to 64 MiB: latency and bandwidth;
@@ -72,8 +74,8 @@ CHUNK = 16
 
 def time_chunk(benches, device, flush, iters):
     """Each bench's op call repeated `iters` times after two warm-up calls, all under one profiler session:
-    {position in `benches`: [(span seconds, kernels, host seconds, busy seconds, bare issue seconds)]}, or an
-    `ops.UnsupportedOp` in place of the list."""
+    {position in `benches`: [(span seconds, kernels, host seconds, busy seconds, bare issue seconds, issue
+    seconds among the chunk's other calls)]}, or an `ops.UnsupportedOp` in place of the list."""
     from torch.profiler import record_function
 
     prepared = {}
@@ -102,9 +104,11 @@ def time_chunk(benches, device, flush, iters):
                     op.run(values)
 
     times = device_times(run.profiled_events(body, device), "b:")
-    issue = {k: issue_time(*p, device) for k, p in prepared.items() if not isinstance(p, Exception)}
+    ready = {k: p for k, p in prepared.items() if not isinstance(p, Exception)}
+    issue = {k: issue_time(*p, device) for k, p in ready.items()}
+    among = issue_among_others(ready, device)
     return {
-        k: p if isinstance(p, Exception) else [times[f"{k}:{it}"] + (issue[k],) for it in range(iters) if f"{k}:{it}" in times]
+        k: p if isinstance(p, Exception) else [times[f"{k}:{it}"] + (issue[k], among[k]) for it in range(iters) if f"{k}:{it}" in times]
         for k, p in prepared.items()
     }
 
@@ -125,6 +129,29 @@ def issue_time(op, values, device):
     dt = (time.perf_counter() - t) / ISSUE_CALLS
     sync()
     return dt
+
+
+# Rounds of the chunk's calls for their issue times among other calls.
+AMONG_ROUNDS = 10
+
+
+def issue_among_others(prepared, device, rounds=AMONG_ROUNDS):
+    """Host time of each op's call issued among other calls: each round calls every op of the chunk once, in
+    turn, and each call is timed alone (median over the rounds). A model's calls follow calls of other ops,
+    whose code has just replaced the call's own in the CPU's caches and branch predictors; the same call
+    repeated (`issue_time`) runs hot in them. The device is waited for after each round, outside the timings,
+    so that no call waits for a full launch queue."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    times = {k: [] for k in prepared}
+    for r in range(rounds + 1):
+        for k, (op, values) in prepared.items():
+            t = time.perf_counter()
+            op.run(values)
+            dt = time.perf_counter() - t
+            if r > 0:
+                times[k].append(dt)
+        sync()
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def probe_chain(device):
@@ -251,6 +278,7 @@ def calibrate(suite, device_name="cuda", math="fp32", passes=3, iters=10):
     kernels = [0] * len(benches)
     hosts = [[] for _ in benches]
     issues = [None] * len(benches)
+    amongs = [None] * len(benches)
     busies = [None] * len(benches)
     skipped = []
     with torch.no_grad():
@@ -267,12 +295,13 @@ def calibrate(suite, device_name="cuda", math="fp32", passes=3, iters=10):
                         skipped.append({"label": benches[i]["label"], "reason": str(timed[k])})
                         best[i] = "skip"
                         continue
-                    for t, n, host, busy, issue in timed[k]:
+                    for t, n, host, busy, issue, among in timed[k]:
                         if best[i] is None or t < best[i]:
                             best[i] = t
                         kernels[i] = max(kernels[i], n)
                         hosts[i].append(host)
                         issues[i] = issue if issues[i] is None else min(issues[i], issue)
+                        amongs[i] = among if amongs[i] is None else min(amongs[i], among)
                         busies[i] = busy if busies[i] is None else min(busies[i], busy)
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
@@ -290,8 +319,8 @@ def calibrate(suite, device_name="cuda", math="fp32", passes=3, iters=10):
     # time (kernels only, without the gaps between them) tells a call whose kernels wait on its host, as a
     # recurrent layer's steps may, from one whose kernels are slow.
     samples = [
-        {"label": b["label"], "time_s": t, "kernels": k, "host_s": statistics.median(h), "issue_s": q, "busy_s": u}
-        for b, t, k, h, q, u in zip(benches, best, kernels, hosts, issues, busies)
+        {"label": b["label"], "time_s": t, "kernels": k, "host_s": statistics.median(h), "issue_s": q, "among_s": a, "busy_s": u}
+        for b, t, k, h, q, a, u in zip(benches, best, kernels, hosts, issues, amongs, busies)
         if t not in (None, "skip")
     ]
     return {

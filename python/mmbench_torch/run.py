@@ -36,6 +36,8 @@ LAUNCH_CATS = {"cuda_runtime", "cuda_driver"}
 ANNOTATION = "mmb:"
 # The most iterations a fast graph is timed (or warmed up) for under `min_time_s`.
 MAX_ITERATIONS = 2000
+# Inferences whose calls are timed one by one for their host issue times (`issue_times`).
+ISSUE_ITERATIONS = 20
 
 
 class RunError(Exception):
@@ -197,6 +199,25 @@ def profile(model, device, iterations):
 
     events = profiled_events(body, device)
     return attribute(events, len(model.calls), iterations)
+
+
+def issue_times(model, device, iterations):
+    """Per call: its host time inside an inference, median over `iterations` (µs), issued as the timed
+    iterations issue it, without the profiler and without waiting for the device except at each iteration's
+    end (outside the timings). A call that waits itself (a copy to the host, a full launch queue) includes
+    its wait."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    per = [[] for _ in model.calls]
+    for _ in range(iterations):
+        values = model.new_values()
+        sync()
+        for pos, call in enumerate(model.calls):
+            t = time.perf_counter()
+            call.run(values)
+            per[pos].append(time.perf_counter() - t)
+            model.release(values, pos)
+        sync()
+    return [statistics.median(v) * 1e6 for v in per]
 
 
 def profiled_events(fn, device):
@@ -386,6 +407,12 @@ def run(doc, device_name="cuda", math="fp32", iters=10, warmup=2, profile_iters=
         result["segment_ms"] = [r[2] for r in runs]
         slow = budget_s is not None and spent / len(runs) > budget_s / 3
         result["profile"] = profile(model, device, 1 if slow else profile_iters) if profile_iters > 0 else None
+        gc.disable()
+        try:
+            result["call_issue_us"] = issue_times(model, device, 1 if slow else ISSUE_ITERATIONS)
+        finally:
+            if gc_was_on:
+                gc.enable()
     result["median_ms"] = statistics.median(result["iteration_ms"])
     return result
 

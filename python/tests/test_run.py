@@ -156,6 +156,8 @@ def test_calibration_samples_carry_a_bare_issue_time():
     raw = bench.calibrate(suite, device_name="cpu", passes=2, iters=2)
     (s,) = raw["samples"]
     assert s["label"] == "tiny" and s["issue_s"] > 0.0
+    # ... and one issued among the chunk's other calls.
+    assert s["among_s"] > 0.0
     # Without device work the busy time is the call's own; it never exceeds the span.
     assert 0.0 < s["busy_s"] <= s["time_s"] * (1 + 1e-9)
 
@@ -178,3 +180,29 @@ def test_device_times_give_span_kernels_and_busy_time_of_each_annotation():
     assert abs(span - 20e-6) < 1e-12  # 200 to 220 us
     assert abs(busy - 10e-6) < 1e-12  # 4 + 6 us, without the 10 us gap
     assert abs(host - 50e-6) < 1e-12
+
+
+def test_a_run_times_each_calls_host_issue_inside_an_inference():
+    r = run.run(small_doc(), device_name="cpu", iters=2, warmup=1, profile_iters=0)
+    issue = r["call_issue_us"]
+    assert len(issue) == len(r["calls"]) and all(t > 0.0 for t in issue)
+    # On the CPU every call runs inside its issue: the calls together cannot exceed an inference's host time.
+    assert sum(issue) <= max(r["host_ms"]) * 1e3 * 1.5
+
+
+def test_issue_among_others_times_every_prepared_call():
+    from mmbench_torch import bench
+
+    calls = []
+
+    class Op:
+        def __init__(self, k):
+            self.k = k
+
+        def run(self, values):
+            calls.append(self.k)
+
+    t = bench.issue_among_others({0: (Op(0), []), 1: (Op(1), [])}, torch.device("cpu"), rounds=3)
+    assert set(t) == {0, 1} and all(v >= 0.0 for v in t.values())
+    # Each round calls every op once, in turn (a first round warms up).
+    assert calls == [0, 1] * 4

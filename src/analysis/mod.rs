@@ -70,6 +70,7 @@ pub(crate) mod fixtures {
             kernels: 1,
             inputs: inputs.to_vec(),
             out_bytes: 0,
+            host_s: 0.0,
         }
     }
 

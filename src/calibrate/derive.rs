@@ -145,6 +145,11 @@ pub struct EagerProbes {
     /// device), by label, seconds: the call's cost to the issuing thread, measured directly.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub issue_call_s: BTreeMap<String, f64>,
+    /// Host time of each microbenchmark's call issued among other calls (the suite's calls in turn, each
+    /// timed alone), by label, seconds: the call's cost where, as in a model, the calls before it ran other
+    /// code. Absent in older files.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub among_call_s: BTreeMap<String, f64>,
     /// Device busy time of each microbenchmark's call, by label, seconds: its kernels' durations summed,
     /// without the gaps between them (a whole recurrent layer's for a layer). Absent in older files.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -167,6 +172,12 @@ impl EagerProbes {
         self.environment.get("device").and_then(|d| d.as_str()) == Some("cuda")
     }
 
+    /// Each call's bare issue time as a model issues it: among other calls where that was measured, else
+    /// repeated back to back.
+    pub fn issue_times(&self) -> &BTreeMap<String, f64> {
+        if self.among_call_s.is_empty() { &self.issue_call_s } else { &self.among_call_s }
+    }
+
     /// The framework's host cost of one call beyond its launch, seconds.
     pub fn op_overhead_s(&self) -> f64 {
         (self.op_call_s - self.launch_s).max(0.0)
@@ -180,20 +191,17 @@ impl EagerProbes {
         (line.slope > 0.0).then(|| (line.intercept, 1.0 / line.slope))
     }
 
-    /// Folds in another calibration's probes, keeping the fastest of each. The host's speed drifts on a
-    /// shared machine, so every host-side time is first expressed at the faster session's speed: the median
-    /// ratio of the two sessions' bare issue times over the calls both timed (on the lent H100 the sessions'
-    /// calls differed by 10 %, while one probe, timed at one moment, differed by 64 %). Device times are kept
-    /// as measured.
+    /// Folds in another calibration's probes. The host's speed drifts on a shared machine, so the sessions'
+    /// hosts are compared by the median ratio of their bare issue times over the calls both timed (on the
+    /// lent H100 the second session's calls were 1.5 times slower, while one probe, timed at one moment,
+    /// said 1.64). Each call's host time is the faster session's; the single probes keep the fastest of the
+    /// two at the faster host's speed; device times keep the fastest, as measured.
     fn merge(&mut self, other: &EagerProbes) {
         let ratios: Vec<f64> = self.issue_call_s.iter().filter_map(|(k, &a)| other.issue_call_s.get(k).filter(|&&b| a > 0.0 && b > 0.0).map(|&b| a / b)).collect();
         // mine / theirs: above 1 when this session's host was the slower.
         let r = if ratios.is_empty() { 1.0 } else { super::median(&ratios) };
         let (mine, theirs) = if r > 1.0 { (1.0 / r, 1.0) } else { (1.0, r) };
         let target = (self.op_call_s * mine).min(other.op_call_s * theirs);
-        for (m, f) in [(&mut self.host_call_s, mine), (&mut self.issue_call_s, mine)] {
-            m.values_mut().for_each(|t| *t *= f);
-        }
         self.op_call_s = target;
         self.view_call_s = (self.view_call_s * mine).min(other.view_call_s * theirs);
         self.launch_s = (self.launch_s * mine).min(other.launch_s * theirs);
@@ -213,11 +221,26 @@ impl EagerProbes {
         for (k, v) in &other.kernels {
             self.kernels.entry(k.clone()).or_insert(*v);
         }
-        for (mine, theirs, f) in [(&mut self.host_call_s, &other.host_call_s, theirs), (&mut self.issue_call_s, &other.issue_call_s, theirs), (&mut self.busy_s, &other.busy_s, 1.0)] {
-            for (k, v) in theirs {
-                let t = mine.entry(k.clone()).or_insert(v * f);
-                *t = t.min(v * f);
+        // Device times keep the faster of the two. A host time is the faster session's own: the other's, once
+        // scaled by the median ratio, scatters around it (the ratios' quartiles were 0.59 and 0.85 on the lent
+        // H100), and the lower of the two would be biased low by that scatter. The other session's only fills
+        // in calls the faster one did not time.
+        let (fast, slow, f) = if r > 1.0 { (other, &*self, mine) } else { (&*self, other, theirs) };
+        let fill = |fast: &BTreeMap<String, f64>, slow: &BTreeMap<String, f64>| {
+            let mut m = fast.clone();
+            for (k, v) in slow {
+                m.entry(k.clone()).or_insert(v * f);
             }
+            m
+        };
+        let (host_call_s, issue_call_s, among_call_s) =
+            (fill(&fast.host_call_s, &slow.host_call_s), fill(&fast.issue_call_s, &slow.issue_call_s), fill(&fast.among_call_s, &slow.among_call_s));
+        self.host_call_s = host_call_s;
+        self.issue_call_s = issue_call_s;
+        self.among_call_s = among_call_s;
+        for (k, v) in &other.busy_s {
+            let t = self.busy_s.entry(k.clone()).or_insert(*v);
+            *t = t.min(*v);
         }
     }
 }
@@ -869,7 +892,7 @@ fn eager_runtime(e: &EagerProbes, samples: &[Sample]) -> Runtime {
     // which adds its own cost to each (its callbacks around every launch and range): a `relu`'s call there,
     // less the same call timed bare in the chain, is that cost.
     let bare = !e.issue_call_s.is_empty();
-    let calls = if bare { &e.issue_call_s } else { &e.host_call_s };
+    let calls = if bare { e.issue_times() } else { &e.host_call_s };
     // By kind, and by kind and variant (`conv2d@channels_last`: its layout kernels cost cuDNN's host more
     // than a plain launch each).
     let mut by_kind: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -985,7 +1008,7 @@ fn timed_layers(e: &EagerProbes, samples: &[Sample], kind: &str) -> Vec<TimedLay
         .filter_map(|s| {
             let l = s.layer?;
             let device_s = e.busy_s.get(&s.label).copied().unwrap_or(s.time_s * l.steps as f64);
-            Some(TimedLayer { hidden: l.hidden, steps: l.steps, kernels: *e.kernels.get(&s.label)?, issue_us: *e.issue_call_s.get(&s.label)? * 1e6, device_us: device_s * 1e6 })
+            Some(TimedLayer { hidden: l.hidden, steps: l.steps, kernels: *e.kernels.get(&s.label)?, issue_us: *e.issue_times().get(&s.label)? * 1e6, device_us: device_s * 1e6 })
         })
         .collect()
 }
@@ -1308,6 +1331,7 @@ mod tests {
             kernels: BTreeMap::new(),
             host_call_s,
             issue_call_s: BTreeMap::new(),
+            among_call_s: BTreeMap::new(),
             busy_s: BTreeMap::new(),
             environment: serde_json::json!({"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "sm_count": 132, "host_memory_bytes": 1u64 << 37}),
         }
@@ -1370,6 +1394,13 @@ mod tests {
         let bare = derive(&m).unwrap().runtime.call_overhead_us;
         // (No less than nothing: a relu issued in 3 us costs its launch only.)
         assert!((bare["conv2d"] - 3.0).abs() < 1e-9 && bare["relu"].abs() < 1e-9, "{bare:?}");
+        // Calls issued among other calls (here 11 us for convolutions) are how a model issues them: they
+        // replace the calls repeated back to back.
+        let mut e = m.eager.clone().unwrap();
+        e.among_call_s = m.samples.iter().map(|s| (s.label.clone(), if s.kind.starts_with("conv") { 11e-6 } else { 6e-6 })).collect();
+        m.eager = Some(e);
+        let among = derive(&m).unwrap().runtime.call_overhead_us;
+        assert!((among["conv2d"] - 7.0).abs() < 1e-9 && (among["relu"] - 2.0).abs() < 1e-9, "{among:?}");
     }
 
     #[test]
@@ -1461,21 +1492,30 @@ mod tests {
 
     #[test]
     fn merged_sessions_meet_at_the_faster_hosts_speed() {
-        // The second session's host ran every call 1.5 times slower: its only new timing is scaled to the
-        // first's speed before the fastest of each is kept; device times are not scaled.
+        // The second session's host ran most calls 1.5 times slower: the first session's host times are
+        // kept, even `v`, which the second's scaled time would undercut; the second's only new timing is
+        // scaled to the first's speed. Device times keep the faster of the two, unscaled.
         let (_, _, m) = synthetic();
         let mut a = eager_probes("fp32", &m.samples);
-        a.issue_call_s = [("x", 10e-6), ("y", 20e-6)].iter().map(|&(k, v)| (k.to_string(), v)).collect();
+        a.issue_call_s = [("x", 10e-6), ("y", 20e-6), ("v", 10e-6)].iter().map(|&(k, v)| (k.to_string(), v)).collect();
         a.busy_s.insert("y".into(), 5e-6);
         let mut b = a.clone();
-        b.issue_call_s = [("x", 15e-6), ("y", 30e-6), ("z", 45e-6)].iter().map(|&(k, v)| (k.to_string(), v)).collect();
+        b.issue_call_s = [("x", 15e-6), ("y", 30e-6), ("v", 12e-6), ("z", 45e-6)].iter().map(|&(k, v)| (k.to_string(), v)).collect();
+        b.among_call_s = [("x", 18e-6)].iter().map(|&(k, v)| (k.to_string(), v)).collect();
         b.busy_s.insert("y".into(), 4e-6);
         b.op_call_s = a.op_call_s * 1.5;
+        // Merged either way round, the result is the same.
+        let mut a2 = b.clone();
+        a2.merge(&a);
         a.merge(&b);
-        for (k, want) in [("x", 10e-6), ("y", 20e-6), ("z", 30e-6)] {
-            assert!((a.issue_call_s[k] - want).abs() < 1e-12, "{k}: {:?}", a.issue_call_s);
+        for m in [&a, &a2] {
+            for (k, want) in [("x", 10e-6), ("y", 20e-6), ("v", 10e-6), ("z", 30e-6)] {
+                assert!((m.issue_call_s[k] - want).abs() < 1e-12, "{k}: {:?}", m.issue_call_s);
+            }
+            assert!((m.among_call_s["x"] - 12e-6).abs() < 1e-12, "{:?}", m.among_call_s);
         }
         assert_eq!(a.busy_s["y"], 4e-6);
+        assert_eq!(a2.busy_s["y"], 4e-6);
     }
 
     #[test]

@@ -234,7 +234,7 @@ impl<'a> Runner<'a> {
             Statistic::Fastest => &m.fastest,
             Statistic::Median => &m.trace,
         };
-        let torch = m.stats.torch.as_ref().map(|t| crate::validate::compare::MeasuredKernels { kernels: t.kernels });
+        let torch = m.stats.torch.as_ref().map(|t| crate::validate::compare::MeasuredKernels { kernels: t.kernels, issue_ms: t.issue_ms });
         Ok(MeasuredRun { torch, ..MeasuredRun::from_trace(trace, &m.stats.adapter) })
     }
 

@@ -150,6 +150,9 @@ pub fn run_table(r: &RunReport) -> String {
     }
     if let Some(t) = &r.torch {
         let _ = writeln!(s, "host to results     {:>10.3} ms median (the final synchronize included)", t.host_ms.median);
+        if let Some(ms) = t.issue_ms {
+            let _ = writeln!(s, "host issue          {ms:>10.3} ms (each call timed alone inside an inference, medians summed)");
+        }
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "{:<9} {:<14} {:>10} {:>7} {:>6}", "stage", "modality", "time (ms)", "share", "ops");

@@ -49,6 +49,7 @@ pub fn measured_trace(w: &Workload, adapter: &str, steps: &[NodeIndex], times: &
             kernels: if kind == RecordKind::Op { node.cost.kernels } else { 0 },
             inputs,
             out_bytes: node.output.bytes(),
+            host_s: 0.0,
         });
     }
     let last_end = ops.iter().map(|r| r.end_s).fold(0.0f64, f64::max);

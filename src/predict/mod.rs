@@ -66,6 +66,7 @@ pub fn to_trace(w: &Workload, hw: &Hardware, plan: &Plan, s: &Schedule) -> Trace
                 // Data dependencies only: a copy's further dependencies order it after queued work.
                 inputs: if op.kind == RecordKind::Transfer { plan.deps_of(i)[..1].to_vec() } else { plan.deps_of(i).to_vec() },
                 out_bytes,
+                host_s: op.host_cost_s,
             }
         })
         .collect();

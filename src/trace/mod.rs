@@ -52,6 +52,10 @@ pub struct OpRecord {
     /// the producer of the trace does not know it. The memory timeline reads it.
     #[serde(default)]
     pub out_bytes: u64,
+    /// Host time the issuing thread spends on this record's call, seconds: the plan's host cost in a
+    /// prediction; 0 where the trace's producer does not know it.
+    #[serde(default)]
+    pub host_s: f64,
 }
 
 impl OpRecord {

@@ -32,6 +32,9 @@ pub struct MeasuredRun {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeasuredKernels {
     pub kernels: u64,
+    /// The host's time to issue one inference's calls, each timed alone (a PyTorch run's `issue_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_ms: Option<f64>,
 }
 
 /// The fastest iteration's end-to-end and stage times, milliseconds.
@@ -120,6 +123,17 @@ pub struct Comparison {
     /// Kernels of one inference, predicted (the runtime's counts) and measured, where the run counted them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernels: Option<KernelComparison>,
+    /// The host's time to issue one inference's calls, predicted (the plan's host costs) and measured, where
+    /// the run timed its calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issue: Option<IssueComparison>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct IssueComparison {
+    pub predicted_ms: f64,
+    pub measured_ms: f64,
+    pub error: f64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -167,6 +181,10 @@ pub fn compare(predicted: &Trace, measured: &MeasuredRun) -> Result<Comparison> 
         let p: u64 = predicted.ops.iter().filter(|o| o.kind == crate::trace::RecordKind::Op).map(|o| u64::from(o.kernels)).sum();
         KernelComparison { predicted: p, measured: t.kernels, error: relative_error(p as f64, t.kernels as f64) }
     });
+    let issue = measured.torch.as_ref().and_then(|t| t.issue_ms).filter(|&ms| ms > 0.0).map(|ms| {
+        let p = predicted.ops.iter().map(|o| o.host_s).sum::<f64>() * 1e3;
+        IssueComparison { predicted_ms: p, measured_ms: ms, error: relative_error(p, ms) }
+    });
     Ok(Comparison {
         workload: measured.workload.clone(),
         batch: measured.batch,
@@ -175,6 +193,7 @@ pub fn compare(predicted: &Trace, measured: &MeasuredRun) -> Result<Comparison> 
         error: relative_error(predicted_ms, measured.latency_ms),
         stages,
         kernels,
+        issue,
     })
 }
 
@@ -225,6 +244,9 @@ pub fn table(rows: &[Comparison], summary: &Summary, hardware: &str, runtime: &s
         if let Some(k) = &r.kernels {
             let _ = writeln!(s, "  {:<32} {:>12} {:>12} {:>8}", "kernels", k.predicted, k.measured, pct(k.error));
         }
+        if let Some(h) = &r.issue {
+            let _ = writeln!(s, "  {:<32} {:>12.3} {:>12.3} {:>8}", "host issue", h.predicted_ms, h.measured_ms, pct(h.error));
+        }
         for st in &r.stages {
             let small = if st.measured_ms < MIN_STAGE_SHARE * r.measured_ms { " (small)" } else { "" };
             let _ = writeln!(s, "  {:<32} {:>12.3} {:>12.3} {:>8}{small}", st.stage, st.predicted_ms, st.measured_ms, pct(st.error));
@@ -238,6 +260,12 @@ pub fn table(rows: &[Comparison], summary: &Summary, hardware: &str, runtime: &s
         let within = counted.iter().filter(|k| k.error.abs() <= KERNEL_COUNT_TOLERANCE).count();
         let mean = counted.iter().map(|k| k.error.abs()).sum::<f64>() / counted.len() as f64;
         let _ = writeln!(s, "{:<11} n={:<4} {within} within {:.0}% of measured, mean |error| {:.1}%", "kernels", counted.len(), KERNEL_COUNT_TOLERANCE * 100.0, mean * 100.0);
+    }
+    // The host's issue time of each configuration, where the runs timed their calls: how well the runtime's
+    // call costs hold inside a model.
+    let issued: Vec<(f64, f64)> = rows.iter().filter_map(|r| r.issue.map(|h| (h.predicted_ms, h.measured_ms))).collect();
+    if let stats @ Some(_) = error_stats(&issued) {
+        s.push_str(&stats_line("host issue", &stats));
     }
     s
 }
@@ -301,6 +329,7 @@ mod tests {
                 .map(|(i, (p, m))| StageComparison { stage: format!("s{i}"), predicted_ms: p, measured_ms: m, error: relative_error(p, m) })
                 .collect(),
             kernels: None,
+            issue: None,
         }
     }
 
@@ -349,7 +378,7 @@ mod tests {
         let mut m = MeasuredRun::from_trace(&t, "test");
         assert!(compare(&t, &m).unwrap().kernels.is_none(), "no count, no comparison");
         let predicted = w.kernels();
-        m.torch = Some(MeasuredKernels { kernels: predicted * 2 });
+        m.torch = Some(MeasuredKernels { kernels: predicted * 2, issue_ms: None });
         let c = compare(&t, &m).unwrap();
         let k = c.kernels.unwrap();
         assert_eq!((k.predicted, k.measured), (predicted, predicted * 2));
@@ -359,7 +388,26 @@ mod tests {
         // A saved PyTorch run's `torch` section carries the count.
         let json = format!("{{\"workload\":\"av-mnist\",\"batch\":1,\"flops\":1,\"adapter\":\"x\",\"latency_ms\":1.0,\"stages\":[],\"torch\":{{\"kernels\":54,\"copies\":2}}}}");
         let run: MeasuredRun = serde_json::from_str(&json).unwrap();
-        assert_eq!(run.torch, Some(MeasuredKernels { kernels: 54 }));
+        assert_eq!(run.torch, Some(MeasuredKernels { kernels: 54, issue_ms: None }));
+    }
+
+    #[test]
+    fn a_run_that_timed_its_calls_is_compared_with_the_predicted_host_issue() {
+        // Eager PyTorch on the calibrated H100: at batch 1 the host issues every call, and the plan's host
+        // costs add up to what the comparison calls predicted.
+        let w = crate::graph::load_workload("av-mnist", &crate::graph::WorkloadOptions { batch: Some(1), ..Default::default() }).unwrap();
+        let hw = crate::hardware::load_hardware("h100", &[]).unwrap();
+        let t = crate::predict::predict(&w, &hw, &Default::default()).unwrap();
+        let host: f64 = t.ops.iter().map(|o| o.host_s).sum::<f64>() * 1e3;
+        // 54 kernels' launches at least, and no more than the inference.
+        assert!(host > 54.0 * 4e-3 && host < t.latency_s * 1e3, "{host} ms of {} ms", t.latency_s * 1e3);
+        let mut m = MeasuredRun::from_trace(&t, "test");
+        m.torch = Some(MeasuredKernels { kernels: 54, issue_ms: Some(host * 1.25) });
+        let c = compare(&t, &m).unwrap();
+        let h = c.issue.unwrap();
+        assert!((h.predicted_ms - host).abs() < 1e-12 && (h.error + 0.2).abs() < 1e-12, "{h:?}");
+        let text = table(&[c.clone()], &summarize(&[c]), "hw", "eager");
+        assert!(text.contains("host issue") && text.contains("-20.0%"), "{text}");
     }
 
     #[test]

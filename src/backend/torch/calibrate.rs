@@ -47,6 +47,9 @@ struct RawSample {
     /// Host time of the op's call issued bare (no profiler, no wait), seconds; absent in older files.
     #[serde(default)]
     issue_s: Option<f64>,
+    /// Host time of the op's call issued among the other calls of its chunk, seconds; absent in older files.
+    #[serde(default)]
+    among_s: Option<f64>,
     /// Device busy time of the call (its kernels' durations summed), seconds; absent in older files.
     #[serde(default)]
     busy_s: Option<f64>,
@@ -111,6 +114,7 @@ fn measurements(benches: &[Microbench], raw: Raw, math: &str) -> Result<Measurem
     let mut kernels = BTreeMap::new();
     let mut host_call_s = BTreeMap::new();
     let mut issue_call_s = BTreeMap::new();
+    let mut among_call_s = BTreeMap::new();
     let mut busy_s = BTreeMap::new();
     for s in &raw.samples {
         let mb = by_label.get(s.label.as_str()).ok_or_else(|| Error::Unsupported(format!("the runner timed `{}`, which is not in the suite", s.label)))?;
@@ -120,6 +124,9 @@ fn measurements(benches: &[Microbench], raw: Raw, math: &str) -> Result<Measurem
         host_call_s.insert(s.label.clone(), s.host_s);
         if let Some(t) = s.issue_s {
             issue_call_s.insert(s.label.clone(), t);
+        }
+        if let Some(t) = s.among_s {
+            among_call_s.insert(s.label.clone(), t);
         }
         if let Some(t) = s.busy_s {
             busy_s.insert(s.label.clone(), t);
@@ -140,6 +147,7 @@ fn measurements(benches: &[Microbench], raw: Raw, math: &str) -> Result<Measurem
         kernels,
         host_call_s,
         issue_call_s,
+        among_call_s,
         busy_s,
         environment: raw.environment.clone(),
     };

@@ -88,6 +88,9 @@ struct RunnerResult {
     profile: Option<Profile>,
     #[serde(default)]
     check: Option<CheckDoc>,
+    /// Per call: its host time inside an inference, issued bare (median, µs); absent in older runners.
+    #[serde(default)]
+    call_issue_us: Option<Vec<f64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,6 +146,13 @@ pub struct TorchStats {
     /// Measured kernels per executed op, in program order (an op of a fused call gets its call's kernels
     /// shared by the cost model's counts).
     pub op_kernels: Vec<u32>,
+    /// The host's time to issue one inference's calls, each timed alone inside an inference without the
+    /// profiler (medians summed; the final synchronize not included), ms. Absent from older runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_ms: Option<f64>,
+    /// Each executed op's share of that, in program order, µs: a call's time goes to its first op.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub op_issue_us: Vec<f64>,
 }
 
 /// Kernels shorter than this are "tiny" (MMBench: most of AV-MNIST's kernels last under 10 µs).
@@ -448,6 +458,21 @@ fn torch_stats(w: &Workload, r: &RunnerResult, steps: &[NodeIndex]) -> TorchStat
             }
         }
     }
+    let mut op_issue_us = Vec::new();
+    if let Some(issue) = r.call_issue_us.as_ref().filter(|v| v.len() == r.calls.len()) {
+        let pos: std::collections::HashMap<usize, usize> = steps.iter().enumerate().map(|(i, s)| (s.index(), i)).collect();
+        op_issue_us = vec![0.0; steps.len()];
+        // A call of no executed op (an input's placement) goes to the op before it, or the first.
+        let mut last = 0;
+        for (call, &us) in r.calls.iter().zip(issue) {
+            if let Some(&first) = call.nodes.iter().find_map(|n| pos.get(n)) {
+                last = first;
+            }
+            if let Some(t) = op_issue_us.get_mut(last) {
+                *t += us;
+            }
+        }
+    }
     TorchStats {
         environment: r.environment.clone(),
         streams: r.streams,
@@ -460,6 +485,8 @@ fn torch_stats(w: &Workload, r: &RunnerResult, steps: &[NodeIndex]) -> TorchStat
         kernel_share_under_10us: share,
         kernel_ms,
         op_kernels,
+        issue_ms: r.call_issue_us.as_ref().map(|v| v.iter().sum::<f64>() * 1e-3),
+        op_issue_us,
     }
 }
 

@@ -112,7 +112,7 @@ fn the_committed_gpu_campaign_validates_on_the_calibrated_presets() {
     // configuration is read back, and the figures the campaign reports hold. The bounds are the campaign's
     // own figures rounded up, so a change to the model that makes it worse fails here.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("validation/gpu");
-    for (math, preset, max_mape) in [("fp32", "h100", 0.14), ("default", "h100-tf32", 0.19)] {
+    for (math, preset, max_mape, min_spearman) in [("fp32", "h100", 0.11, 0.99), ("default", "h100-tf32", 0.16, 0.98)] {
         let mut runs: Vec<String> = std::fs::read_dir(root.join(format!("runs-{math}"))).unwrap().map(|e| e.unwrap().path().display().to_string()).collect();
         runs.sort();
         let measured = runs.join(",");
@@ -123,11 +123,20 @@ fn the_committed_gpu_campaign_validates_on_the_calibrated_presets() {
         let e2e = &d["summary"]["end_to_end"];
         assert_eq!(e2e["n"].as_u64(), Some(runs.len() as u64), "{math}: every saved run is a configuration");
         assert!(e2e["mape"].as_f64().unwrap() <= max_mape, "{math}: {e2e}");
-        assert!(e2e["spearman"].as_f64().unwrap() >= 0.97, "{math}: {e2e}");
-        // Every saved run counted its kernels, and each is compared with the runtime's count.
+        assert!(e2e["spearman"].as_f64().unwrap() >= min_spearman, "{math}: {e2e}");
+        // Every saved run counted its kernels, and each is compared with the runtime's count. The runs of this
+        // campaign's machine (all but sarcasm's, from earlier sessions) timed each call's host issue too, and
+        // the simulated host thread's time is within 15 % of it on average.
+        let mut issue = Vec::new();
         for row in d["rows"].as_array().unwrap() {
             let k = &row["kernels"];
             assert!(k["measured"].as_u64().unwrap() > 0 && k["predicted"].as_u64().unwrap() > 0, "{math}: {row}");
+            if let Some(e) = row["issue"]["error"].as_f64() {
+                issue.push(e.abs());
+            }
         }
+        assert_eq!(issue.len() + 3, runs.len(), "{math}: host issue timed in every run but sarcasm's three");
+        let mean = issue.iter().sum::<f64>() / issue.len() as f64;
+        assert!(mean <= 0.15, "{math}: host issue off by {mean} on average");
     }
 }

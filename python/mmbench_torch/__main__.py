@@ -6,7 +6,14 @@ Exit status 0 on success; 3 with a one-line `mmbench-torch: ...` message on stde
 act on (no CUDA device, an op without a mapping, a document of another version); anything else is a bug."""
 
 import argparse
+import os
 import sys
+
+# Kineto leaves CUPTI attached after a profiler session unless told to tear it down, and every later driver
+# call then pays for its callbacks (pytorch/pytorch#144455: 10-20 % slower training after profiling). The
+# runner profiles one graph, then times the next in the same process, and calibration alternates profiled
+# device timings with bare host timings: each session is torn down. Set before torch is imported.
+os.environ.setdefault("TEARDOWN_CUPTI", "1")
 
 
 def main(argv=None):

@@ -103,10 +103,12 @@ def time_chunk(benches, device, flush, iters):
                 with record_function(f"b:{k}:{it}"):
                     op.run(values)
 
-    times = device_times(run.profiled_events(body, device), "b:")
+    # Host times first: they are timed without the profiler, and before its session (a profiler session can
+    # leave the driver slower to call until CUPTI is torn down, `run.profiled_events`).
     ready = {k: p for k, p in prepared.items() if not isinstance(p, Exception)}
     issue = {k: issue_time(*p, device) for k, p in ready.items()}
     among = issue_among_others(ready, device)
+    times = device_times(run.profiled_events(body, device), "b:")
     return {
         k: p if isinstance(p, Exception) else [times[f"{k}:{it}"] + (issue[k], among[k]) for it in range(iters) if f"{k}:{it}" in times]
         for k, p in prepared.items()
@@ -282,6 +284,9 @@ def calibrate(suite, device_name="cuda", math="fp32", passes=3, iters=10):
     busies = [None] * len(benches)
     skipped = []
     with torch.no_grad():
+        # The host's costs of a call and a launch first, before any profiler session.
+        progress("eager overheads")
+        chain = probe_chain(device)
         for p in range(passes):
             todo = [i for i in range(len(benches)) if best[i] != "skip"]
             for start in range(0, len(todo), CHUNK):
@@ -305,8 +310,6 @@ def calibrate(suite, device_name="cuda", math="fp32", passes=3, iters=10):
                         busies[i] = busy if busies[i] is None else min(busies[i], busy)
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
-        progress("eager overheads")
-        chain = probe_chain(device)
         progress("host-to-device copies")
         copies = probe_copies(device)
         progress("two streams")

@@ -36,8 +36,10 @@ LAUNCH_CATS = {"cuda_runtime", "cuda_driver"}
 ANNOTATION = "mmb:"
 # The most iterations a fast graph is timed (or warmed up) for under `min_time_s`.
 MAX_ITERATIONS = 2000
-# Inferences whose calls are timed one by one for their host issue times (`issue_times`).
+# Inferences whose calls are timed one by one for their host issue times (`issue_times`): at most this
+# many, and no more once they have taken this long (at least one).
 ISSUE_ITERATIONS = 20
+ISSUE_TIME_S = 1.0
 
 
 class RunError(Exception):
@@ -201,14 +203,17 @@ def profile(model, device, iterations):
     return attribute(events, len(model.calls), iterations)
 
 
-def issue_times(model, device, iterations):
-    """Per call: its host time inside an inference, median over `iterations` (µs), issued as the timed
-    iterations issue it, without the profiler and without waiting for the device except at each iteration's
-    end (outside the timings). A call that waits itself (a copy to the host, a full launch queue) includes
-    its wait."""
+def issue_times(model, device, iterations, max_s=float("inf")):
+    """Per call: its host time inside an inference, median over `iterations` (µs; fewer once they have
+    taken `max_s`), issued as the timed iterations issue it, without the profiler and without waiting for the
+    device except at each iteration's end (outside the timings). A call that waits itself (a copy from
+    pageable memory, which synchronizes its stream; a full launch queue) includes its wait."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     per = [[] for _ in model.calls]
+    start = time.perf_counter()
     for _ in range(iterations):
+        if per[0] and time.perf_counter() - start > max_s:
+            break
         values = model.new_values()
         sync()
         for pos, call in enumerate(model.calls):
@@ -221,7 +226,8 @@ def issue_times(model, device, iterations):
 
 
 def profiled_events(fn, device):
-    """Runs `fn` under `torch.profiler` (CPU, and CUDA on a GPU); returns its Chrome-trace events."""
+    """Runs `fn` under `torch.profiler` (CPU, and CUDA on a GPU); returns its Chrome-trace events. The session
+    is torn down after (`TEARDOWN_CUPTI`, set by `__main__`): left attached, it slows every later call."""
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -406,13 +412,14 @@ def run(doc, device_name="cuda", math="fp32", iters=10, warmup=2, profile_iters=
         result["host_ms"] = [r[1] for r in runs]
         result["segment_ms"] = [r[2] for r in runs]
         slow = budget_s is not None and spent / len(runs) > budget_s / 3
-        result["profile"] = profile(model, device, 1 if slow else profile_iters) if profile_iters > 0 else None
+        # Each call's issue time before the profiler's session (see `profiled_events`).
         gc.disable()
         try:
-            result["call_issue_us"] = issue_times(model, device, 1 if slow else ISSUE_ITERATIONS)
+            result["call_issue_us"] = issue_times(model, device, ISSUE_ITERATIONS, ISSUE_TIME_S)
         finally:
             if gc_was_on:
                 gc.enable()
+        result["profile"] = profile(model, device, 1 if slow else profile_iters) if profile_iters > 0 else None
     result["median_ms"] = statistics.median(result["iteration_ms"])
     return result
 

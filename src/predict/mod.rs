@@ -30,6 +30,21 @@ pub fn predict_latency(w: &Workload, hw: &Hardware, opts: &PredictOptions) -> Re
 
 /// Turns a simulated plan into a trace.
 pub fn to_trace(w: &Workload, hw: &Hardware, plan: &Plan, s: &Schedule) -> Trace {
+    // The host's time in each call: its issue cost, and for a blocking op (a copy, host work) the wait until
+    // it ends, as the simulator's host thread spends them.
+    let mut host = 0.0f64;
+    let host_s: Vec<f64> = plan
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let issued = host + op.host_cost_s;
+            let after = if op.blocking { s.end_s[i].max(issued) } else { issued };
+            let spent = after - host;
+            host = after;
+            spent
+        })
+        .collect();
     let ops = plan
         .ops
         .iter()
@@ -66,7 +81,7 @@ pub fn to_trace(w: &Workload, hw: &Hardware, plan: &Plan, s: &Schedule) -> Trace
                 // Data dependencies only: a copy's further dependencies order it after queued work.
                 inputs: if op.kind == RecordKind::Transfer { plan.deps_of(i)[..1].to_vec() } else { plan.deps_of(i).to_vec() },
                 out_bytes,
-                host_s: op.host_cost_s,
+                host_s: host_s[i],
             }
         })
         .collect();

@@ -70,6 +70,7 @@ pub fn chrome_trace(t: &Trace) -> Result<String> {
                 "flops": r.flops,
                 "bytes": r.bytes,
                 "kernels": r.kernels,
+                "host_us": r.host_s * 1e6,
             },
         }));
     }

@@ -52,8 +52,9 @@ pub struct OpRecord {
     /// the producer of the trace does not know it. The memory timeline reads it.
     #[serde(default)]
     pub out_bytes: u64,
-    /// Host time the issuing thread spends on this record's call, seconds: the plan's host cost in a
-    /// prediction; 0 where the trace's producer does not know it.
+    /// Host time the issuing thread spends on this record's call, seconds: in a prediction the plan's host
+    /// cost, and for a blocking op (a copy from pageable memory, host work) the wait until it ends; 0 where
+    /// the trace's producer does not know it.
     #[serde(default)]
     pub host_s: f64,
 }

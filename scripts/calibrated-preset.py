@@ -49,6 +49,9 @@ def main(source, name, math):
         "runtimes": {"eager": eager, "eager_streams": streams, "cuda_graph": graph},
         "default_runtime": "eager",
     }
+    # The machine it was calibrated on, and its quick probe: runs elsewhere are warned about.
+    if "machine" in doc:
+        out["machine"] = doc["machine"]
     body = yaml.safe_dump(out, sort_keys=False, width=120)
     lines = []
     for line in body.splitlines():

@@ -127,6 +127,31 @@ fn calibration_feeds_validation() {
     assert_eq!(v["rows"][0]["measured_ms"].as_f64().unwrap(), saved["latency_ms"].as_f64().unwrap());
     assert!(v["summary"]["end_to_end"]["mape"].as_f64().unwrap() >= 0.0);
     assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+    // The description records the machine it was calibrated on, and the run the machine it ran on, with the
+    // same quick probe: the smallest kernel, the submission latency, a GEMM and the host-work stand-in.
+    let probe_keys = |v: &Value| v["probe"].as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    let cal: Value = serde_json::to_value(serde_yaml::from_str::<serde_yaml::Value>(&text).unwrap()).unwrap();
+    let want = ["dispatch_s", "gemm_s", "host_s", "submit_s"];
+    assert_eq!(probe_keys(&cal["machine"]), want, "{}", cal["machine"]);
+    assert_eq!(probe_keys(&saved["machine"]), want, "{}", saved["machine"]);
+    assert_eq!(cal["machine"]["adapter"], saved["machine"]["adapter"]);
+    assert!(saved["machine"]["host_threads"].as_u64().unwrap() >= 1);
+    // A description calibrated on another host (64 threads) whose GEMM took three times as long: validate and
+    // run --hardware say so, and still run.
+    let mut other: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    other["machine"]["host_threads"] = 64.into();
+    let gemm = other["machine"]["probe"]["gemm_s"].as_f64().unwrap();
+    other["machine"]["probe"]["gemm_s"] = (3.0 * gemm).into();
+    let other_hw = dir.join("other-machine.yaml");
+    std::fs::write(&other_hw, serde_yaml::to_string(&other).unwrap()).unwrap();
+    let other_args = ["validate", "cmu-mosei", "--hardware", other_hw.to_str().unwrap(), "--scale", "0.1", "--batch", "2", "--measured", run.to_str().unwrap()];
+    let (code, _, err) = mmbench(&other_args);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning: `") && err.contains("other-machine.yaml` was calibrated on another machine"), "{err}");
+    assert!(err.contains("host threads: ") && err.contains("64 when calibrated") && err.contains("quick probe `gemm_s`"), "{err}");
+    let (code, _, err) = mmbench(&["run", "cmu-mosei", "--scale", "0.1", "--batch", "2", "--iters", "2", "--hardware", other_hw.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("64 when calibrated"), "{err}");
     // Two passes over the configuration, saved one file each; validation keeps the faster pass, and the
     // saved passes given back with --measured give the same comparison.
     let runs = dir.join("runs");

@@ -46,6 +46,9 @@ fn every_workload_runs_in_pytorch_and_matches_the_cpu_reference() {
         let total: f64 = r["stages"].as_array().unwrap().iter().map(|s| s["ms"].as_f64().unwrap()).sum();
         assert!((total - r["latency_ms"].as_f64().unwrap()).abs() < 1e-6 * total.max(1.0) + 1e-9, "{w}: stages {total} vs latency {}", r["latency_ms"]);
         assert!(r["torch"]["environment"]["torch"].is_string(), "{w}");
+        // The machine, with the chain probe the runner timed first (what a PyTorch calibration records).
+        assert_eq!(r["machine"]["backend"], "torch-cpu fp32", "{w}");
+        assert!(r["machine"]["probe"]["op_call_s"].as_f64().unwrap() > 0.0, "{w}: {}", r["machine"]);
         // Each call's host issue time, inside an inference, is shared out to the ops and sums to the whole.
         let issue = r["torch"]["issue_ms"].as_f64().unwrap();
         let per_op: Vec<f64> = r["torch"]["op_issue_us"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();

@@ -430,6 +430,12 @@ def main_run(args):
     if args.check_dir is not None and len(args.graphs) != 1:
         raise RunError("--check-dir takes one graph")
     os.makedirs(args.out_dir, exist_ok=True)
+    # The machine's quick probe, once, before the graphs: the host's cost of a call and of a launch, timed as
+    # a calibration times them, so that a run on a slower or faster host than the calibration's is told.
+    from . import bench
+
+    chain = bench.probe_chain(device_of(args.device))
+    probe = {"op_call_s": chain["op_call_s"], "launch_s": chain["launch_s"]}
     for k, path in enumerate(args.graphs):
         doc = graph.load(path)
         print(f"progress: {doc['workload']} batch {doc['batch']}", file=sys.stderr, flush=True)
@@ -455,6 +461,8 @@ def main_run(args):
             if len(args.graphs) == 1:
                 raise
             result = {"error": f"{type(e).__name__}: {e}"}
+        if "error" not in result:
+            result["probe"] = probe
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         out = os.path.join(args.out_dir, f"{k}.json")

@@ -111,6 +111,12 @@ pub struct Measurements {
     pub readback_bytes_per_s: f64,
     /// Logical CPU cores of the host.
     pub host_threads: u32,
+    /// The adapter's driver, as the adapter (or the PyTorch runner) reported it; empty in older files.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub driver: String,
+    /// The host CPU's model name; empty in older files.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host_cpu: String,
     pub host: Vec<HostSample>,
     /// What an eager framework adds (PyTorch backend); absent for wgpu, whose runtime is its queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -273,7 +279,50 @@ impl Sample {
     }
 }
 
+/// The microbenchmark whose time is a wgpu calibration's quick-probe GEMM (in both the quick and the full
+/// suite).
+pub const PROBE_GEMM: &str = "linear 64x1024x256";
+/// The host-work stand-in's (FLOPs, bytes) timed as the quick probe's host figure.
+pub const PROBE_HOST: (u64, u64) = (10_000_000, 4 << 20);
+
 impl Measurements {
+    /// The machine these were measured on, with its quick-probe figures taken from the measurements
+    /// themselves (so a calibration costs no extra probe): on wgpu the smallest kernel, the submission
+    /// latency, [`PROBE_GEMM`] and the host-work stand-in at [`PROBE_HOST`]
+    /// ([`super::measure::quick_probe`] times the same at run time); in PyTorch the chain probe's call and
+    /// launch costs (the runner times them before every run).
+    pub fn machine(&self) -> crate::hardware::machine::MachineRecord {
+        let mut probe = BTreeMap::new();
+        match &self.eager {
+            Some(e) => {
+                probe.insert("op_call_s".to_string(), e.op_call_s);
+                probe.insert("launch_s".to_string(), e.launch_s);
+            }
+            None => {
+                probe.insert("dispatch_s".to_string(), self.dispatch_s);
+                probe.insert("submit_s".to_string(), self.submit_s);
+                if let Some(s) = self.samples.iter().find(|s| s.label == PROBE_GEMM) {
+                    probe.insert("gemm_s".to_string(), s.time_s);
+                }
+                if let Some(h) = self.host.iter().find(|h| (h.flops, h.bytes) == PROBE_HOST) {
+                    probe.insert("host_s".to_string(), h.time_s);
+                }
+            }
+        }
+        probe.retain(|_, v| *v > 0.0);
+        // Older PyTorch measurements name the driver and host CPU only in the runner's environment record.
+        let env = |k: &str| self.eager.as_ref().and_then(|e| e.environment.get(k)).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        crate::hardware::machine::MachineRecord {
+            adapter: self.adapter.clone(),
+            backend: self.backend.clone(),
+            driver: if self.driver.is_empty() { env("driver") } else { self.driver.clone() },
+            host_cpu: if self.host_cpu.is_empty() { env("host_cpu") } else { self.host_cpu.clone() },
+            host_threads: self.host_threads,
+            date: self.date.clone(),
+            probe,
+        }
+    }
+
     /// Recomputes each sample's op cost (kind, class, FLOPs, bytes, kernels, GEMM shape, fold) from the
     /// microbenchmark of the same label in `suite`, so that measurements saved by an earlier version refit
     /// with what the cost model now knows of each op (the channel packs of a convolution's taps, the rows a
@@ -1145,6 +1194,8 @@ struct HardwareYaml<'a> {
     links: Vec<&'a Link>,
     runtimes: BTreeMap<&'static str, &'a Runtime>,
     default_runtime: &'static str,
+    /// Where it was calibrated, and the quick probe's figures there.
+    machine: crate::hardware::machine::MachineRecord,
 }
 
 /// The calibrated description as YAML, with a header saying where it comes from.
@@ -1160,6 +1211,7 @@ pub fn to_yaml(c: &Calibration, m: &Measurements, command: &str) -> String {
         links: vec![&c.link],
         runtimes: [(if m.eager.is_some() { "eager" } else { "wgpu" }, &c.runtime)].into_iter().collect(),
         default_runtime: if m.eager.is_some() { "eager" } else { "wgpu" },
+        machine: m.machine(),
     };
     let body = serde_yaml::to_string(&file).expect("a hardware description serializes");
     let machine = m.eager.as_ref().map_or(String::new(), |e| {
@@ -1263,6 +1315,8 @@ mod tests {
             readback_latency_s: 200e-6,
             readback_bytes_per_s: 4e9,
             host_threads: 2,
+            driver: String::new(),
+            host_cpu: String::new(),
             host,
             eager: None,
         }
@@ -1355,6 +1409,9 @@ mod tests {
         assert!(c.gpu.gemm_paths.is_empty() && c.gpu.fold_paths.is_empty() && !c.gpu.tile_quantization);
         let yaml = to_yaml(&c, &m, "mmbench calibrate --backend torch");
         assert!(yaml.starts_with("# Machine: NVIDIA H100 80GB HBM3 (132 SMs)"), "{yaml}");
+        // A PyTorch calibration's quick probe is its chain probe: a call's and a launch's host cost.
+        let probe = &m.machine().probe;
+        assert_eq!(probe.keys().map(String::as_str).collect::<Vec<_>>(), ["launch_s", "op_call_s"]);
         assert!(yaml.contains("default_runtime: eager"));
     }
 
@@ -1719,6 +1776,14 @@ mod tests {
         let gpu = &hw.devices[hw.default_device];
         assert_eq!(gpu, &c.gpu);
         assert!(!gpu.overlap_compute_memory);
+        // It records its machine, with the quick probe's figures taken from the measurements: the smallest
+        // kernel, the submission latency and the probe's GEMM (these host samples miss the probe's size).
+        let machine = hw.machine.expect("a calibrated description records its machine");
+        assert_eq!(machine, m.machine());
+        assert_eq!((machine.adapter.as_str(), machine.host_threads), ("llvmpipe (LLVM 15.0.6, 256 bits)", 2));
+        let gemm = m.samples.iter().find(|s| s.label == PROBE_GEMM).unwrap().time_s;
+        assert_eq!(machine.probe.keys().map(String::as_str).collect::<Vec<_>>(), ["dispatch_s", "gemm_s", "submit_s"]);
+        assert_eq!((machine.probe["dispatch_s"], machine.probe["submit_s"], machine.probe["gemm_s"]), (50e-6, 120e-6, gemm));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Running the microbenchmarks on a wgpu adapter and the host-work stand-in on the CPU.
 
-use super::derive::{HostSample, Measurements, Sample, CHAIN_LONG, CHAIN_SHORT};
+use super::derive::{HostSample, Measurements, Sample, CHAIN_LONG, CHAIN_SHORT, PROBE_GEMM, PROBE_HOST};
 use super::{median, today, Skipped};
 use super::suite::{cache_flush, dispatch_chain, Microbench};
 use crate::error::{Error, Result};
@@ -85,14 +85,10 @@ pub fn measure(gpu: &Gpu, suite: &[Microbench], effort: Effort, mut progress: im
         }
         // The smallest kernel, and chains of them: the gap between passes and the submission latency.
         progress(&format!("dispatch chain (pass {}/{rounds})", round + 1));
-        for r in &iterations(&chain, None, effort)? {
-            let n = r.ops.len();
-            let span = r.ops[n - 1].1 - r.ops[0].0;
-            let busy: f64 = r.ops.iter().map(|(a, b)| b - a).sum();
-            dispatch.push(busy / n as f64);
-            gap.push((span - busy) / (n - 1) as f64);
-            submit.push(r.wall_s - span);
-        }
+        let (d, g, s) = chain_times(&chain, effort)?;
+        dispatch.extend(d);
+        gap.extend(g);
+        submit.extend(s);
         // A longer chain: what each kernel adds to the submission latency.
         for r in &iterations(&long_chain, None, effort)? {
             submit_long.push(r.wall_s - (r.ops[CHAIN_LONG - 1].1 - r.ops[0].0));
@@ -103,7 +99,7 @@ pub fn measure(gpu: &Gpu, suite: &[Microbench], effort: Effort, mut progress: im
     let (latency, bandwidth) = readback(gpu)?;
     progress("host work");
     let host = host_samples();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let threads = crate::hardware::machine::host_threads();
     let m = Measurements {
         adapter: gpu.name().to_string(),
         backend: gpu.backend(),
@@ -120,10 +116,49 @@ pub fn measure(gpu: &Gpu, suite: &[Microbench], effort: Effort, mut progress: im
         readback_latency_s: latency,
         readback_bytes_per_s: bandwidth,
         host_threads: threads,
+        driver: gpu.driver(),
+        host_cpu: crate::hardware::machine::host_cpu(),
         host,
         eager: None,
     };
     Ok((m, skipped))
+}
+
+/// Per iteration of a dispatch chain: the smallest kernel's device time (the chain's busy time per kernel),
+/// the gap between passes, and the submission latency (wall time less the passes' span), seconds.
+fn chain_times(chain: &Executor, effort: Effort) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let (mut dispatch, mut gap, mut submit) = (Vec::new(), Vec::new(), Vec::new());
+    for r in &iterations(chain, None, effort)? {
+        let n = r.ops.len();
+        let span = r.ops[n - 1].1 - r.ops[0].0;
+        let busy: f64 = r.ops.iter().map(|(a, b)| b - a).sum();
+        dispatch.push(busy / n as f64);
+        gap.push((span - busy) / (n - 1) as f64);
+        submit.push(r.wall_s - span);
+    }
+    Ok((dispatch, gap, submit))
+}
+
+/// The quick probe of a machine: the figures a wgpu calibration records in its description's `machine:`
+/// ([`Measurements::machine`]), timed the same way in about a second: the smallest kernel and the
+/// submission latency (a dispatch chain), [`PROBE_GEMM`] after a cache flush, and the host-work stand-in at
+/// [`PROBE_HOST`]; each the fastest of its timings.
+pub fn quick_probe(gpu: &Gpu) -> Result<std::collections::BTreeMap<String, f64>> {
+    let effort = Effort { min_iters: 7, max_iters: 60, min_time: Duration::from_millis(100), rounds: 1 };
+    let chain = Executor::new(gpu, &dispatch_chain(CHAIN_SHORT)?)?;
+    let (dispatch, _, submit) = chain_times(&chain, effort)?;
+    let gemm = super::suite::suite(super::suite::Depth::Quick)?.into_iter().find(|m| m.label == PROBE_GEMM).expect("the quick suite holds the probe's GEMM");
+    let exec = Executor::new(gpu, &gemm.workload)?;
+    let flush = Executor::new(gpu, &cache_flush(FLUSH_ELEMENTS)?)?;
+    let step = exec.plan.steps.iter().position(|s| s.node == gemm.op()).expect("the measured op is a step");
+    let gemm_s = fastest(&iterations(&exec, Some(&flush), effort)?.iter().map(|r| r.ops[step].1 - r.ops[step].0).collect::<Vec<_>>());
+    let mut host_flush = vec![0.0f32; FLUSH_ELEMENTS];
+    let host_s = time_host_work(&mut host_flush, PROBE_HOST.0, PROBE_HOST.1);
+    Ok([("dispatch_s", fastest(&dispatch)), ("submit_s", fastest(&submit).max(0.0)), ("gemm_s", gemm_s), ("host_s", host_s)]
+        .into_iter()
+        .filter(|(_, v)| *v > 0.0 && v.is_finite())
+        .map(|(k, v)| (k.to_string(), v))
+        .collect())
 }
 
 fn fastest(v: &[f64]) -> f64 {
@@ -159,24 +194,25 @@ fn readback(gpu: &Gpu) -> Result<(f64, f64)> {
 /// before it (on a CPU adapter, on the same cores) evicted the stand-in's data: the fastest of five.
 fn host_samples() -> Vec<HostSample> {
     let mut flush = vec![0.0f32; FLUSH_ELEMENTS];
-    let mut v = Vec::new();
-    for (flops, bytes) in super::suite::host_work_grid() {
-        let elements = (bytes / 4) as usize;
-        let mut scratch = vec![0.0f32; if elements == 0 { host::REGISTER_SET } else { elements }];
-        std::hint::black_box(host::stand_in(&mut scratch, flops, 1));
-        let times: Vec<f64> = (0..5)
-            .map(|_| {
-                flush.iter_mut().for_each(|x| *x += 1.0);
-                std::hint::black_box(&mut flush);
-                let t = Instant::now();
-                std::hint::black_box(host::stand_in(&mut scratch, flops, 1));
-                t.elapsed().as_secs_f64()
-            })
-            .collect();
-        let time_s = fastest(&times);
-        // The cost model's bytes of a host-work op are its declared bytes.
-        v.push(HostSample { flops, bytes, threads: 1, time_s });
-    }
-    v
+    // The cost model's bytes of a host-work op are its declared bytes.
+    super::suite::host_work_grid().into_iter().map(|(flops, bytes)| HostSample { flops, bytes, threads: 1, time_s: time_host_work(&mut flush, flops, bytes) }).collect()
+}
+
+/// The host-work stand-in at (FLOPs, bytes), single-threaded, after `flush` evicted its data: the fastest of
+/// five.
+fn time_host_work(flush: &mut [f32], flops: u64, bytes: u64) -> f64 {
+    let elements = (bytes / 4) as usize;
+    let mut scratch = vec![0.0f32; if elements == 0 { host::REGISTER_SET } else { elements }];
+    std::hint::black_box(host::stand_in(&mut scratch, flops, 1));
+    let times: Vec<f64> = (0..5)
+        .map(|_| {
+            flush.iter_mut().for_each(|x| *x += 1.0);
+            std::hint::black_box(&mut *flush);
+            let t = Instant::now();
+            std::hint::black_box(host::stand_in(&mut scratch, flops, 1));
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    fastest(&times)
 }
 

@@ -24,6 +24,10 @@ pub struct RunArgs {
     /// Override a workload field (`batch=8`, `variant=NAME`, `params.steps=20`). Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// A calibrated hardware description (file or preset) to check this machine against: warns where the
+    /// machine it was calibrated on differs from this one, or where the quick probe is off by more than 20 %.
+    #[arg(long)]
+    pub hardware: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -37,6 +41,8 @@ pub fn run(a: RunArgs) -> Result<()> {
         return Err(Error::input(Default::default(), format!("`--set {key}=…`: `run` measures a real adapter, so it takes workload fields only")));
     }
     let w = load_workload(&a.workload.graph, &a.workload.options(wl_sets))?;
+    // The description first, so that a bad name fails before the run.
+    let calibrated = a.hardware.as_deref().map(|h| crate::hardware::load_hardware(h, &[])).transpose()?;
     let measured = match a.backend.on.backend {
         Backend::Wgpu => {
             let opts = RunOptions { iters: a.exec.iters, warmup: a.exec.warmup, adapter: a.exec.adapter.clone(), check: a.check, ..RunOptions::default() };
@@ -44,6 +50,13 @@ pub fn run(a: RunArgs) -> Result<()> {
         }
         Backend::Torch => crate::backend::torch::runner::run(&w, &a.backend.torch_options(&a.exec, a.check))?,
     };
+    if let (Some(hw), Some(here)) = (&calibrated, &measured.stats.machine) {
+        let description = a.hardware.as_deref().unwrap_or_default();
+        match &hw.machine {
+            Some(cal) => crate::hardware::machine::warnings(description, Some(cal), here).iter().for_each(|w| eprintln!("warning: {w}")),
+            None => eprintln!("warning: `{description}` records no machine (it was not written by `mmbench calibrate`): nothing to check"),
+        }
+    }
     a.trace.write(&measured.trace)?;
     let r = RunReport::new(&measured);
     let text = match a.output.format {

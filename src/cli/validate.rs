@@ -141,6 +141,20 @@ pub fn run(a: ValidateArgs) -> Result<()> {
             }
         }
     }
+    // Runs on another machine than the description's, or on this one at another speed, are said (once per
+    // difference, with how many runs it concerns).
+    let mut warned: Vec<(String, usize)> = Vec::new();
+    for m in measured.iter().flatten() {
+        for w in m.machine.as_ref().map(|here| crate::hardware::machine::warnings(&a.hardware, hw.machine.as_ref(), here)).unwrap_or_default() {
+            match warned.iter_mut().find(|(x, _)| *x == w) {
+                Some((_, n)) => *n += 1,
+                None => warned.push((w, 1)),
+            }
+        }
+    }
+    for (w, n) in &warned {
+        eprintln!("warning: {w} ({n} of the runs)");
+    }
     let opts = PredictOptions { runtime: Some(runtime.clone()), ..Default::default() };
     let mut rows = Vec::with_capacity(configs.len());
     for (w, m) in configs.iter().zip(measured) {
@@ -185,6 +199,9 @@ struct Runner<'a> {
     args: &'a ValidateArgs,
     #[cfg(feature = "gpu")]
     gpu: Option<crate::exec::context::Gpu>,
+    /// Whether a run here has timed the quick probe.
+    #[cfg(feature = "gpu")]
+    probed: bool,
 }
 
 impl<'a> Runner<'a> {
@@ -193,6 +210,8 @@ impl<'a> Runner<'a> {
             args,
             #[cfg(feature = "gpu")]
             gpu: None,
+            #[cfg(feature = "gpu")]
+            probed: false,
         }
     }
 
@@ -235,7 +254,7 @@ impl<'a> Runner<'a> {
             Statistic::Median => &m.trace,
         };
         let torch = m.stats.torch.as_ref().map(|t| crate::validate::compare::MeasuredKernels { kernels: t.kernels, issue_ms: t.issue_ms });
-        Ok(MeasuredRun { torch, ..MeasuredRun::from_trace(trace, &m.stats.adapter) })
+        Ok(MeasuredRun { torch, machine: m.stats.machine.clone(), ..MeasuredRun::from_trace(trace, &m.stats.adapter) })
     }
 
     #[cfg(feature = "gpu")]
@@ -244,7 +263,9 @@ impl<'a> Runner<'a> {
             self.gpu = Some(crate::exec::context::Gpu::new(self.args.exec.adapter.as_deref())?);
         }
         let gpu = self.gpu.as_ref().expect("opened above");
-        let opts = crate::exec::RunOptions { iters: self.args.exec.iters, warmup: self.args.exec.warmup, adapter: None, ..Default::default() };
+        // The machine's quick probe once, with the first configuration; the others record the machine only.
+        let opts = crate::exec::RunOptions { iters: self.args.exec.iters, warmup: self.args.exec.warmup, adapter: None, probe: !self.probed, ..Default::default() };
+        self.probed = true;
         crate::exec::run_on(gpu, w, &opts)
     }
 

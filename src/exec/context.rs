@@ -112,6 +112,12 @@ impl Gpu {
         &self.info.name
     }
 
+    /// The adapter's driver and its version (`llvmpipe` / `Mesa 22.3.6 (LLVM 15.0.6)`), as the adapter reports
+    /// them.
+    pub fn driver(&self) -> String {
+        format!("{} {}", self.info.driver, self.info.driver_info).trim().to_string()
+    }
+
     /// `vulkan`, `metal`, `dx12`.
     pub fn backend(&self) -> String {
         format!("{:?}", self.info.backend).to_lowercase()

@@ -61,11 +61,13 @@ pub struct RunOptions {
     pub check: bool,
     /// Largest relative L2 error a checked op may have.
     pub tolerance: f64,
+    /// Time the machine's quick probe first (about a second), for the run's machine record.
+    pub probe: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { iters: 10, warmup: 2, adapter: None, check: false, tolerance: 1e-4 }
+        RunOptions { iters: 10, warmup: 2, adapter: None, check: false, tolerance: 1e-4, probe: true }
     }
 }
 
@@ -183,6 +185,9 @@ pub struct RunStats {
     pub check: Option<CheckReport>,
     /// What the PyTorch backend measures besides (kernels, peak memory, versions).
     pub torch: Option<crate::backend::torch::runner::TorchStats>,
+    /// The machine it ran on, with the quick probe's figures where they were timed: what `validate` and
+    /// `run --hardware` compare with a calibrated description's `machine:`.
+    pub machine: Option<crate::hardware::machine::MachineRecord>,
 }
 
 /// A measured run: the trace of the median iteration, and the statistics of all of them.
@@ -214,6 +219,16 @@ pub fn run_on(gpu: &context::Gpu, w: &Workload, opts: &RunOptions) -> Result<Mea
     // A checked run reads every op's output afterwards, so it keeps them all; a timed one reuses buffers as
     // a framework's allocator does, so that large workloads fit in memory.
     let memory = if opts.check { plan::Memory::KeepAll } else { plan::Memory::Reuse };
+    // The machine, and its quick probe on a quiet device, before the workload's own buffers exist.
+    let machine = crate::hardware::machine::MachineRecord {
+        adapter: gpu.name().to_string(),
+        backend: gpu.backend(),
+        driver: gpu.driver(),
+        host_cpu: crate::hardware::machine::host_cpu(),
+        host_threads: crate::hardware::machine::host_threads(),
+        date: crate::calibrate::today(),
+        probe: if opts.probe { crate::calibrate::measure::quick_probe(gpu)? } else { Default::default() },
+    };
     let exec = execute::Executor::with_memory(gpu, w, memory)?;
     let check = if opts.check { Some(check::check(&exec, w, opts.tolerance)?) } else { None };
     for _ in 0..opts.warmup {
@@ -247,6 +262,7 @@ pub fn run_on(gpu: &context::Gpu, w: &Workload, opts: &RunOptions) -> Result<Mea
         ops,
         check,
         torch: None,
+        machine: Some(machine),
     };
     Ok(Measured { trace, fastest, stats })
 }

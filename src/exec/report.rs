@@ -41,6 +41,9 @@ pub struct RunReport {
     /// The PyTorch backend's kernels, peak memory and environment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub torch: Option<crate::backend::torch::runner::TorchStats>,
+    /// The machine it ran on and its quick probe (`validate` compares them with a calibrated description's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine: Option<crate::hardware::machine::MachineRecord>,
 }
 
 /// End-to-end and stage times of the fastest iteration.
@@ -119,6 +122,7 @@ impl RunReport {
             op_times,
             check: m.stats.check.clone(),
             torch: m.stats.torch.clone(),
+            machine: m.stats.machine.clone(),
         }
     }
 }
@@ -147,6 +151,12 @@ pub fn run_table(r: &RunReport) -> String {
         if let Some(b) = t.peak_memory_bytes {
             let _ = writeln!(s, "peak memory         {}", crate::report::bytes_text(b));
         }
+    }
+    if let Some(m) = &r.machine {
+        let host = if m.host_cpu.is_empty() { String::new() } else { format!(", host {} ({} threads)", m.host_cpu, m.host_threads) };
+        let probe: Vec<String> = m.probe.iter().map(|(k, v)| format!("{k} {}", crate::report::seconds_text(*v))).collect();
+        let probe = if probe.is_empty() { String::new() } else { format!("; quick probe: {}", probe.join(", ")) };
+        let _ = writeln!(s, "machine             {} ({}){host}{probe}", m.adapter, m.backend);
     }
     if let Some(t) = &r.torch {
         let _ = writeln!(s, "host to results     {:>10.3} ms median (the final synchronize included)", t.host_ms.median);

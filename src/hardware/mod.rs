@@ -3,6 +3,7 @@
 //! (`mem_bw_gbs`, `launch_overhead_us`). Files may `extends:` another description and any field may be
 //! overridden with `--set gpu.mem_bw_gbs=6000` (a device name may stand for `devices.<name>`).
 
+pub mod machine;
 mod presets;
 
 pub use presets::{preset_names, preset_text, DEFAULT_HARDWARE, PRESETS};
@@ -456,6 +457,10 @@ pub struct Hardware {
     pub runtimes: Vec<Runtime>,
     /// Index into `runtimes`.
     pub default_runtime: usize,
+    /// The machine a calibrated description was fitted on, with its quick-probe figures; absent from
+    /// descriptions written by hand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine: Option<machine::MachineRecord>,
 }
 
 #[derive(Deserialize)]
@@ -477,6 +482,8 @@ struct HardwareFile {
     #[serde(default)]
     #[allow(dead_code)]
     sources: Vec<String>,
+    #[serde(default)]
+    machine: Option<machine::MachineRecord>,
 }
 
 impl Hardware {
@@ -786,7 +793,7 @@ fn from_value(v: &Value, loc: &Located) -> Result<Hardware> {
         let known: Vec<&str> = runtimes.iter().map(|r| r.name.as_str()).collect();
         loc.error("default_runtime", format!("unknown runtime `{}`; runtimes: {}", hf.default_runtime, known.join(", ")))
     })?;
-    let hw = Hardware { name: hf.name, description: hf.description, devices, links: hf.links, host, default_device, runtimes, default_runtime };
+    let hw = Hardware { name: hf.name, description: hf.description, devices, links: hf.links, host, default_device, runtimes, default_runtime, machine: hf.machine };
     validate(&hw, loc)?;
     Ok(hw)
 }

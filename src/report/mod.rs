@@ -191,6 +191,17 @@ pub fn flops_text(f: u64) -> String {
     format!("{f} FLOP")
 }
 
+/// Seconds with a unit: `1.23 ms`, `4.5 us`.
+pub fn seconds_text(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.3} s")
+    } else if s >= 1e-3 {
+        format!("{:.3} ms", s * 1e3)
+    } else {
+        format!("{:.2} us", s * 1e6)
+    }
+}
+
 /// Bytes with a binary unit.
 pub fn bytes_text(b: u64) -> String {
     let b = b as f64;

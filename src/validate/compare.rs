@@ -26,6 +26,9 @@ pub struct MeasuredRun {
     /// What the profiler counted (a PyTorch run's `torch` section); absent for runs without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub torch: Option<MeasuredKernels>,
+    /// The machine it ran on and its quick probe; absent from older runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<crate::hardware::machine::MachineRecord>,
 }
 
 /// The kernels of one inference as the profiler counted them.
@@ -80,7 +83,7 @@ pub fn stage_times(t: &Trace) -> Vec<StageMs> {
 
 impl MeasuredRun {
     pub fn from_trace(t: &Trace, adapter: &str) -> Self {
-        MeasuredRun { workload: t.workload.clone(), batch: t.batch, flops: t.flops, adapter: adapter.to_string(), latency_ms: t.latency_s * 1e3, stages: stage_times(t), fastest: None, torch: None }
+        MeasuredRun { workload: t.workload.clone(), batch: t.batch, flops: t.flops, adapter: adapter.to_string(), latency_ms: t.latency_s * 1e3, stages: stage_times(t), fastest: None, torch: None, machine: None }
     }
 
     /// The run at `statistic`: the fastest iteration's times in place of the median's where asked for.
@@ -313,6 +316,7 @@ mod tests {
             stages: stages.iter().map(|&(stage, m, ms)| StageMs { stage, modality: m.map(String::from), ms }).collect(),
             fastest: None,
             torch: None,
+            machine: None,
         }
     }
 

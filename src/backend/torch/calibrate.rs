@@ -171,6 +171,8 @@ fn measurements(benches: &[Microbench], raw: Raw, math: &str) -> Result<Measurem
         readback_latency_s: 0.0,
         readback_bytes_per_s: 1e12,
         host_threads,
+        driver: env.get("driver").and_then(|v| v.as_str()).unwrap_or_default().to_string(),
+        host_cpu: env.get("host_cpu").and_then(|v| v.as_str()).unwrap_or_default().to_string(),
         host: raw.host,
         eager: Some(eager),
     })

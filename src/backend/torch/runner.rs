@@ -91,6 +91,16 @@ struct RunnerResult {
     /// Per call: its host time inside an inference, issued bare (median, µs); absent in older runners.
     #[serde(default)]
     call_issue_us: Option<Vec<f64>>,
+    /// The chain probe the runner timed before its graphs; absent in older runners.
+    #[serde(default)]
+    probe: Option<ChainProbe>,
+}
+
+/// The host's cost of a framework call and of its launch, as `bench.probe_chain` times them.
+#[derive(Debug, Clone, Deserialize)]
+struct ChainProbe {
+    op_call_s: f64,
+    launch_s: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -420,8 +430,25 @@ fn measured(w: &Workload, r: &RunnerResult, opts: &TorchOptions, check: Option<C
         ops,
         check,
         torch: Some(torch),
+        machine: Some(machine_of(r, opts)),
     };
     Ok(Measured { trace, fastest, stats })
+}
+
+/// The machine the runner ran on, as its environment record says, with the chain probe it timed before the
+/// graphs (the call and launch costs a PyTorch calibration records, timed the same way).
+fn machine_of(r: &RunnerResult, opts: &TorchOptions) -> crate::hardware::machine::MachineRecord {
+    let env = &r.environment;
+    let text = |k: &str| env.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    crate::hardware::machine::MachineRecord {
+        adapter: text("device_name"),
+        backend: format!("torch-{} {}", opts.device, opts.math),
+        driver: text("driver"),
+        host_cpu: text("host_cpu"),
+        host_threads: env.get("host_threads").and_then(serde_json::Value::as_u64).unwrap_or(0) as u32,
+        date: crate::calibrate::today(),
+        probe: r.probe.as_ref().map(|p| [("op_call_s", p.op_call_s), ("launch_s", p.launch_s)].into_iter().filter(|(_, v)| *v > 0.0).map(|(k, v)| (k.to_string(), v)).collect()).unwrap_or_default(),
+    }
 }
 
 fn torch_stats(w: &Workload, r: &RunnerResult, steps: &[NodeIndex]) -> TorchStats {

@@ -115,7 +115,7 @@ fn the_committed_gpu_campaign_validates_on_the_calibrated_presets() {
     // configuration is read back, and the figures the campaign reports hold. The bounds are the campaign's
     // own figures rounded up, so a change to the model that makes it worse fails here.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("validation/gpu");
-    for (math, preset, max_mape, min_spearman) in [("fp32", "h100", 0.11, 0.99), ("default", "h100-tf32", 0.16, 0.98)] {
+    for (math, preset, max_mape, min_spearman, max_stage_mape) in [("fp32", "h100", 0.14, 0.99, 0.21), ("default", "h100-tf32", 0.12, 0.98, 0.18)] {
         let mut runs: Vec<String> = std::fs::read_dir(root.join(format!("runs-{math}"))).unwrap().map(|e| e.unwrap().path().display().to_string()).collect();
         runs.sort();
         let measured = runs.join(",");
@@ -127,9 +127,11 @@ fn the_committed_gpu_campaign_validates_on_the_calibrated_presets() {
         assert_eq!(e2e["n"].as_u64(), Some(runs.len() as u64), "{math}: every saved run is a configuration");
         assert!(e2e["mape"].as_f64().unwrap() <= max_mape, "{math}: {e2e}");
         assert!(e2e["spearman"].as_f64().unwrap() >= min_spearman, "{math}: {e2e}");
-        // Every saved run counted its kernels, and each is compared with the runtime's count. The runs of this
-        // campaign's machine (all but sarcasm's, from earlier sessions) timed each call's host issue too, and
-        // the simulated host thread's time is within 15 % of it on average.
+        // Stages are predicted as the runner times them (CUDA events in one stream's order).
+        let stages = &d["summary"]["stages"];
+        assert!(stages["mape"].as_f64().unwrap() <= max_stage_mape, "{math}: {stages}");
+        // Every saved run counted its kernels, and each is compared with the runtime's count. Every run timed
+        // each call's host issue too, and the simulated host thread's time is within 15 % of it on average.
         let mut issue = Vec::new();
         for row in d["rows"].as_array().unwrap() {
             let k = &row["kernels"];
@@ -138,7 +140,7 @@ fn the_committed_gpu_campaign_validates_on_the_calibrated_presets() {
                 issue.push(e.abs());
             }
         }
-        assert_eq!(issue.len() + 3, runs.len(), "{math}: host issue timed in every run but sarcasm's three");
+        assert_eq!(issue.len(), runs.len(), "{math}: host issue timed in every run");
         let mean = issue.iter().sum::<f64>() / issue.len() as f64;
         assert!(mean <= 0.15, "{math}: host issue off by {mean} on average");
     }

@@ -253,7 +253,7 @@ impl<'a> Runner<'a> {
             Statistic::Fastest => &m.fastest,
             Statistic::Median => &m.trace,
         };
-        let torch = m.stats.torch.as_ref().map(|t| crate::validate::compare::MeasuredKernels { kernels: t.kernels, issue_ms: t.issue_ms });
+        let torch = m.stats.torch.as_ref().map(|t| crate::validate::compare::MeasuredKernels { kernels: t.kernels, streams: t.streams, issue_ms: t.issue_ms });
         Ok(MeasuredRun { torch, machine: m.stats.machine.clone(), ..MeasuredRun::from_trace(trace, &m.stats.adapter) })
     }
 

@@ -31,10 +31,14 @@ pub struct MeasuredRun {
     pub machine: Option<crate::hardware::machine::MachineRecord>,
 }
 
-/// The kernels of one inference as the profiler counted them.
+/// The kernels of one inference as the profiler counted them, and how the run was issued.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeasuredKernels {
     pub kernels: u64,
+    /// Whether the encoders ran on streams of their own (`run --streams`): stage times then come from the
+    /// streams' own events, not from one stream's order.
+    #[serde(default)]
+    pub streams: bool,
     /// The host's time to issue one inference's calls, each timed alone (a PyTorch run's `issue_ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issue_ms: Option<f64>,
@@ -79,6 +83,39 @@ impl StageMs {
 /// Stage times of a trace.
 pub fn stage_times(t: &Trace) -> Vec<StageMs> {
     stage_breakdown(t).into_iter().map(|s| StageMs { stage: s.stage, modality: s.modality, ms: s.seconds * 1e3 }).collect()
+}
+
+/// Stage times as the PyTorch runner measures them on one stream: a CUDA event recorded as each segment (a run
+/// of consecutive calls of one stage and modality) ends. An event completes once the host has recorded it and
+/// the stream has finished all work issued before it, so host work that overlaps the GPU's backlog of the
+/// segment before (sarcasm's audio features while the video frames' convolutions still run) is timed only
+/// from the moment that backlog drains. Each segment gets the time from the previous segment's event to its
+/// own, as the measured trace gives it, and the last one the rest of the inference (its final synchronize).
+/// The host's clock is the plan's: each record's `host_s` in issue order.
+pub fn event_stage_times(t: &Trace) -> Vec<StageMs> {
+    let mut times: Vec<((crate::graph::Stage, Option<u16>), f64)> = Vec::new();
+    let mut add = |key: (crate::graph::Stage, Option<u16>), dt: f64| match times.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, t)) => *t += dt,
+        None => times.push((key, dt)),
+    };
+    let (mut host, mut done, mut last_event) = (0.0f64, 0.0f64, 0.0f64);
+    let mut current: Option<(crate::graph::Stage, Option<u16>)> = None;
+    for r in t.executed() {
+        let key = (r.stage, r.modality);
+        if let Some(open) = current.filter(|c| *c != key) {
+            let event = host.max(done);
+            add(open, event - last_event);
+            last_event = event;
+        }
+        current = Some(key);
+        host += r.host_s;
+        done = done.max(r.end_s);
+    }
+    if let Some(open) = current {
+        add(open, (t.latency_s - last_event).max(0.0));
+    }
+    times.sort_by_key(|((stage, m), _)| (*stage, m.map_or(u32::MAX, u32::from)));
+    times.into_iter().map(|((stage, m), s)| StageMs { stage, modality: t.modality_name(m).map(str::to_string), ms: s * 1e3 }).collect()
 }
 
 impl MeasuredRun {
@@ -173,7 +210,9 @@ pub fn compare(predicted: &Trace, measured: &MeasuredRun) -> Result<Comparison> 
             ),
         ));
     }
-    let pred_stages = stage_times(predicted);
+    // A PyTorch run on one stream times its stages with CUDA events: predict them the same way.
+    let one_stream_torch = measured.torch.as_ref().is_some_and(|t| !t.streams) && predicted.runtime == "eager";
+    let pred_stages = if one_stream_torch { event_stage_times(predicted) } else { stage_times(predicted) };
     let mut stages = Vec::new();
     for m in &measured.stages {
         let p = pred_stages.iter().find(|p| p.stage == m.stage && p.modality == m.modality).map_or(0.0, |p| p.ms);
@@ -382,7 +421,7 @@ mod tests {
         let mut m = MeasuredRun::from_trace(&t, "test");
         assert!(compare(&t, &m).unwrap().kernels.is_none(), "no count, no comparison");
         let predicted = w.kernels();
-        m.torch = Some(MeasuredKernels { kernels: predicted * 2, issue_ms: None });
+        m.torch = Some(MeasuredKernels { kernels: predicted * 2, streams: false, issue_ms: None });
         let c = compare(&t, &m).unwrap();
         let k = c.kernels.unwrap();
         assert_eq!((k.predicted, k.measured), (predicted, predicted * 2));
@@ -392,7 +431,7 @@ mod tests {
         // A saved PyTorch run's `torch` section carries the count.
         let json = format!("{{\"workload\":\"av-mnist\",\"batch\":1,\"flops\":1,\"adapter\":\"x\",\"latency_ms\":1.0,\"stages\":[],\"torch\":{{\"kernels\":54,\"copies\":2}}}}");
         let run: MeasuredRun = serde_json::from_str(&json).unwrap();
-        assert_eq!(run.torch, Some(MeasuredKernels { kernels: 54, issue_ms: None }));
+        assert_eq!(run.torch, Some(MeasuredKernels { kernels: 54, streams: false, issue_ms: None }));
     }
 
     #[test]
@@ -406,7 +445,7 @@ mod tests {
         // 54 kernels' launches at least, and no more than the inference.
         assert!(host > 54.0 * 4e-3 && host < t.latency_s * 1e3, "{host} ms of {} ms", t.latency_s * 1e3);
         let mut m = MeasuredRun::from_trace(&t, "test");
-        m.torch = Some(MeasuredKernels { kernels: 54, issue_ms: Some(host * 1.25) });
+        m.torch = Some(MeasuredKernels { kernels: 54, streams: false, issue_ms: Some(host * 1.25) });
         let c = compare(&t, &m).unwrap();
         let h = c.issue.unwrap();
         assert!((h.predicted_ms - host).abs() < 1e-12 && (h.error + 0.2).abs() < 1e-12, "{h:?}");
@@ -461,5 +500,66 @@ mod tests {
         assert!(MeasuredRun::read(bad.to_str().unwrap()).unwrap_err().to_string().contains("latency_ms"));
         assert!(MeasuredRun::read(dir.join("missing.json").to_str().unwrap()).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// One op record on device `device` (0 the host, 1 the GPU) of `stage`/`modality`.
+    fn op(name: &str, stage: Stage, modality: u16, device: u16, start: f64, end: f64, host: f64) -> crate::trace::OpRecord {
+        crate::trace::OpRecord {
+            name: name.into(),
+            op: if device == 0 { "host_work".into() } else { "conv2d".into() },
+            kind: crate::trace::RecordKind::Op,
+            class: crate::graph::OpClass::Conv,
+            stage,
+            modality: Some(modality),
+            device,
+            stream: 0,
+            start_s: start,
+            end_s: end,
+            flops: 1,
+            bytes: 1,
+            kernels: u32::from(device),
+            inputs: vec![],
+            out_bytes: 0,
+            host_s: host,
+        }
+    }
+
+    #[test]
+    fn event_stage_times_give_host_work_only_what_outlasts_the_gpu_backlog() {
+        // Video: the host issues two convolutions in 2 ms that run until 10 ms. Audio: 12 ms of host work from
+        // 2 ms, so 8 ms of it overlap the video's backlog. Text: one convolution issued at 15 ms, done at 16 ms.
+        let ops = vec![
+            op("v1", Stage::Encoder, 0, 1, 0.001, 0.005, 0.001),
+            op("v2", Stage::Encoder, 0, 1, 0.005, 0.010, 0.001),
+            op("a", Stage::Encoder, 1, 0, 0.002, 0.014, 0.012),
+            op("t", Stage::Encoder, 2, 1, 0.015, 0.016, 0.001),
+        ];
+        let t = Trace {
+            workload: "w".into(),
+            hardware: "h".into(),
+            runtime: "eager".into(),
+            batch: 1,
+            source: crate::trace::TraceSource::Predicted,
+            devices: vec!["cpu".into(), "gpu".into()],
+            modalities: vec!["video".into(), "audio".into(), "text".into()],
+            ops,
+            latency_s: 0.017,
+            params: 0,
+            flops: 4,
+        };
+        let ms: Vec<(String, f64)> = event_stage_times(&t).iter().map(|s| (s.label(), s.ms)).collect();
+        let near = |label: &str, want: f64| {
+            let got = ms.iter().find(|(l, _)| l == label).unwrap().1;
+            assert!((got - want).abs() < 1e-9, "{label}: {got} ms, expected {want}");
+        };
+        // Video's event completes when its backlog drains (10 ms); audio's when its host work ends (14 ms);
+        // text's when its kernel ends (16 ms), plus the tail to the end of the inference.
+        near("encoder:video", 10.0);
+        near("encoder:audio", 4.0);
+        near("encoder:text", 3.0);
+        assert!((ms.iter().map(|(_, m)| m).sum::<f64>() - 17.0).abs() < 1e-9, "the stages add up to the latency: {ms:?}");
+        // Attributed by overlap instead, the audio would take half of the 8 ms it shares with the video.
+        let shared: f64 = stage_times(&t).iter().filter(|s| s.label() == "encoder:audio").map(|s| s.ms).sum();
+        assert!(shared > 4.0 + 1e-6, "{shared}");
     }
 }

@@ -5,7 +5,7 @@
 
 mod exec_util;
 
-use exec_util::{assert_all_pass, check_graph, check_graph_on, gpu, gpu_without_subgroups};
+use exec_util::{assert_all_pass, check_graph, check_graph_on, gpu, gpu_with_tiled_gemm, gpu_without_subgroups};
 use mmbench::exec::execute::Executor;
 use mmbench::graph::ops::{Conv, Pad, PadMode};
 use mmbench::graph::{DType, GraphBuilder, Op};
@@ -74,10 +74,10 @@ fn case(transposed: bool) -> impl Strategy<Value = (Conv, Vec<usize>)> {
     })
 }
 
-/// The convolution of an input of `shape` on both kernels: with subgroups (where the adapter has them) and
-/// without.
+/// The convolution of an input of `shape` on every kernel: with subgroups (where the adapter has them),
+/// without, and the workgroup-memory kernel of real GPUs.
 fn check_conv(conv: &Conv, shape: &[usize]) -> Result<(), TestCaseError> {
-    for g in [gpu(), gpu_without_subgroups()] {
+    for g in [gpu(), gpu_without_subgroups(), gpu_with_tiled_gemm()] {
         let r = check_graph_on(g, |b| {
             let x = b.input("x", shape, DType::F32).unwrap();
             b.add("conv", Op::Conv(conv.clone()), &[x]).unwrap()

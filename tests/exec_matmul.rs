@@ -1,11 +1,11 @@
 //! `linear` and `matmul` on the GPU equal the CPU reference for random shapes: odd sizes (scalar kernel),
-//! multiples of 4 (vec4 kernels, with and without subgroups), broadcast batches, `Bᵀ`, and grids past one
-//! dispatch's limits.
+//! multiples of 4 (vec4 kernels, with and without subgroups, and the workgroup-memory kernel of real GPUs),
+//! broadcast batches, `Bᵀ`, and grids past one dispatch's limits.
 #![cfg(feature = "gpu")]
 
 mod exec_util;
 
-use exec_util::{assert_all_pass, check_graph, check_graph_on, gpu, gpu_with_small_bindings, gpu_without_subgroups};
+use exec_util::{assert_all_pass, check_graph, check_graph_on, gpu, gpu_with_small_bindings, gpu_with_small_bindings_tiled, gpu_with_tiled_gemm, gpu_without_subgroups};
 use mmbench::graph::DType;
 use proptest::prelude::*;
 
@@ -30,7 +30,7 @@ proptest! {
     fn linear_matches_reference(lead in prop::collection::vec(1usize..4, 0..2), m in 1usize..70, k in dim(), n in dim(), bias: bool) {
         let mut shape = lead;
         shape.extend([m, k]);
-        for g in [gpu(), gpu_without_subgroups()] {
+        for g in [gpu(), gpu_without_subgroups(), gpu_with_tiled_gemm()] {
             let r = check_graph_on(g, |b| {
                 let x = b.input("x", &shape, DType::F32).unwrap();
                 b.linear("fc", x, n, bias).unwrap()
@@ -46,7 +46,7 @@ proptest! {
         let mut sb = bb;
         sb.extend(if transpose_b { [n, k] } else { [k, n] });
         let scale = if scaled { 0.125 } else { 1.0 };
-        for g in [gpu(), gpu_without_subgroups()] {
+        for g in [gpu(), gpu_without_subgroups(), gpu_with_tiled_gemm()] {
             let r = check_graph_on(g, |b| {
                 let x = b.input("a", &sa, DType::F32).unwrap();
                 let y = b.input("b", &sb, DType::F32).unwrap();
@@ -84,11 +84,32 @@ fn linear_reads_a_view_at_its_offset() {
 /// with and without bias, for one row (a GEMV) and for several.
 #[test]
 fn a_weight_beyond_one_binding_is_split_along_k() {
-    let g = gpu_with_small_bindings();
-    for (rows, bias) in [(1, true), (5, false), (20, true)] {
+    for g in [gpu_with_small_bindings(), gpu_with_small_bindings_tiled()] {
+        for (rows, bias) in [(1, true), (5, false), (20, true)] {
+            let r = check_graph_on(g, |b| {
+                let x = b.input("x", &[rows, 700], DType::F32).unwrap();
+                b.linear("fc", x, 96, bias).unwrap()
+            });
+            assert_all_pass(&r).unwrap();
+        }
+    }
+}
+
+/// The tiled GEMM over several 128×128 tiles in both directions, with partial edge tiles, a k that is not a
+/// multiple of its 8-deep steps, a transposed B and a broadcast batch.
+#[test]
+fn tiled_gemm_covers_several_tiles_and_ragged_edges() {
+    let g = gpu_with_tiled_gemm();
+    for (m, k, n, transpose_b) in [(300, 36, 260, false), (129, 20, 132, true), (1, 4, 4, false), (200, 1028, 8, true)] {
         let r = check_graph_on(g, |b| {
-            let x = b.input("x", &[rows, 700], DType::F32).unwrap();
-            b.linear("fc", x, 96, bias).unwrap()
+            let x = b.input("a", &[2, m, k], DType::F32).unwrap();
+            let y = b.input("b", &[1, if transpose_b { n } else { k }, if transpose_b { k } else { n }], DType::F32).unwrap();
+            b.matmul("mm", x, y, transpose_b, 0.5).unwrap()
+        });
+        assert_all_pass(&r).unwrap();
+        let r = check_graph_on(g, |b| {
+            let x = b.input("x", &[m, k], DType::F32).unwrap();
+            b.linear("fc", x, n, true).unwrap()
         });
         assert_all_pass(&r).unwrap();
     }

@@ -6,7 +6,7 @@
 
 mod exec_util;
 
-use exec_util::{assert_all_pass, graph, gpu_with_small_bindings, gpu_with_small_bindings_without_subgroups, SMALL_BINDING, TOLERANCE};
+use exec_util::{assert_all_pass, graph, gpu_with_small_bindings, gpu_with_small_bindings_tiled, gpu_with_small_bindings_without_subgroups, SMALL_BINDING, TOLERANCE};
 use mmbench::exec::check_on;
 use mmbench::exec::context::Gpu;
 use mmbench::exec::execute::Executor;
@@ -252,9 +252,10 @@ fn views_of_a_large_buffer_feed_ops() {
     });
 }
 
-/// A convolution on both kernels (with and without subgroups), checked in pieces.
+/// A convolution on every kernel (with and without subgroups, and the tiled one of real GPUs), checked in
+/// pieces.
 fn check_conv(split: &[&str], build: impl Fn(&mut GraphBuilder) -> NodeIndex) {
-    for g in [gpu_with_small_bindings(), gpu_with_small_bindings_without_subgroups()] {
+    for g in [gpu_with_small_bindings(), gpu_with_small_bindings_without_subgroups(), gpu_with_small_bindings_tiled()] {
         check_split_on(g, split, &build);
     }
 }

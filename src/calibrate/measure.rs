@@ -105,7 +105,7 @@ pub fn measure(gpu: &Gpu, suite: &[Microbench], effort: Effort, mut progress: im
         backend: gpu.backend(),
         date: today(),
         compute_units: if gpu.info.device_type == wgpu::DeviceType::Cpu { threads } else { 1 },
-        gemm_tile: crate::exec::kernels::gemm_tile(gpu.subgroups),
+        gemm_tile: crate::exec::kernels::gemm_tile(gpu.subgroups, gpu.tiled_gemm),
         max_buffer_bytes: gpu.limits.max_buffer_size.min(gpu.limits.max_storage_buffer_binding_size),
         samples,
         // The least disturbed iteration of the chain, as for every microbenchmark.

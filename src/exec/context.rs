@@ -23,6 +23,9 @@ pub struct Gpu {
     pub timestamps: bool,
     /// Whether kernels may use subgroup operations (subgroups of at least 8 invocations).
     pub subgroups: bool,
+    /// Whether GEMMs take the workgroup-memory kernel written for real GPUs: every adapter but a CPU one
+    /// (lavapipe), where the register-blocked kernels are faster.
+    pub tiled_gemm: bool,
     errors: Arc<Mutex<Vec<String>>>,
     /// Compiled shader modules and pipelines, by name: every plan on this device reuses them.
     pub(super) modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
@@ -104,7 +107,8 @@ impl Gpu {
             sink.lock().unwrap_or_else(|p| p.into_inner()).push(e.to_string());
         }));
         let limits = device.limits();
-        Ok(Gpu { adapter, device, queue, info, limits, timestamps, subgroups, errors, modules: Mutex::default(), pipelines: Mutex::default() })
+        let tiled_gemm = info.device_type != wgpu::DeviceType::Cpu;
+        Ok(Gpu { adapter, device, queue, info, limits, timestamps, subgroups, tiled_gemm, errors, modules: Mutex::default(), pipelines: Mutex::default() })
     }
 
     /// `llvmpipe (LLVM 15.0.6, 256 bits)`.

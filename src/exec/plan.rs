@@ -252,6 +252,7 @@ impl Plan {
         let caps = DeviceCaps {
             max_groups: limits.max_compute_workgroups_per_dimension,
             subgroups: gpu.subgroups,
+            tiled_gemm: gpu.tiled_gemm,
             max_binding_bytes: limits.max_storage_buffer_binding_size,
             binding_alignment: u64::from(limits.min_storage_buffer_offset_alignment),
         };

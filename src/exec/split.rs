@@ -314,7 +314,7 @@ mod tests {
     /// lavapipe's limits: 128 MiB per binding; windows at multiples of 256 bytes (WebGPU's default, more
     /// than lavapipe asks).
     fn lavapipe() -> DeviceCaps {
-        DeviceCaps { max_groups: 65535, subgroups: false, max_binding_bytes: 128 << 20, binding_alignment: 256 }
+        DeviceCaps { max_groups: 65535, subgroups: false, tiled_gemm: false, max_binding_bytes: 128 << 20, binding_alignment: 256 }
     }
 
     /// The dispatches of the last op `build` adds, every tensor in its own buffer (sized as the plan sizes

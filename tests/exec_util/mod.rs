@@ -30,6 +30,28 @@ pub fn gpu_without_subgroups() -> &'static Gpu {
     })
 }
 
+/// The same adapter running GEMMs on the workgroup-memory kernel written for real GPUs (`matmul_tiled.wgsl`),
+/// so that it is checked here too.
+pub fn gpu_with_tiled_gemm() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let mut g = Gpu::new(None).unwrap_or_else(|e| panic!("no GPU adapter for the executor tests: {e}"));
+        g.tiled_gemm = true;
+        g
+    })
+}
+
+/// [`gpu_with_small_bindings`] with the tiled GEMM.
+pub fn gpu_with_small_bindings_tiled() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let mut g = Gpu::new(None).unwrap_or_else(|e| panic!("no GPU adapter for the executor tests: {e}"));
+        g.limits.max_storage_buffer_binding_size = SMALL_BINDING;
+        g.tiled_gemm = true;
+        g
+    })
+}
+
 /// The same adapter timed as if it had no timestamp queries (each op submitted alone).
 pub fn gpu_without_timestamps() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();

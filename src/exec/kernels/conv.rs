@@ -16,8 +16,14 @@ use std::ops::Range;
 pub const KERNEL: Kernel = Kernel { name: "conv", sources: &[include_str!("conv.wgsl"), include_str!("conv_plain.wgsl")] };
 /// The subgroup entry point needs the device feature, so it is its own module.
 pub const SUBGROUP_KERNEL: Kernel = Kernel { name: "conv_subgroup", sources: &[include_str!("conv.wgsl"), include_str!("conv_subgroup.wgsl")] };
+/// The workgroup-memory entry point for real GPUs (`DeviceCaps::tiled_gemm`): the same tiles, 128 invocations
+/// each instead of 8. `conv.wgsl`'s register-blocked body needs a `weights` loader in scope: the plain one's
+/// module comes along, unused.
+pub const TILED_KERNEL: Kernel =
+    Kernel { name: "conv_tiled", sources: &[include_str!("conv.wgsl"), include_str!("conv_plain.wgsl"), include_str!("conv_tiled.wgsl")] };
 
-/// Output pixels per workgroup: 8 invocations × 8 pixels.
+/// Output pixels per workgroup: 8 invocations × 8 pixels (on a real GPU, 128 invocations × 4 pixels × 4
+/// channels).
 const TILE_ROWS: u64 = 64;
 
 #[repr(C)]
@@ -272,8 +278,14 @@ fn dispatch(a: &OpArgs, c: &Conv, geo: &Geometry, share: &Share, windowed: bool)
     };
     // A dummy for the bias binding when there is none: the weight's buffer, bound read-only like the bias.
     let buffers = vec![x.buffer, w.buffer, bias.unwrap_or(w).buffer, out.buffer];
-    let kernel = if a.caps.subgroups { &SUBGROUP_KERNEL } else { &KERNEL };
-    let mut d = Dispatch::new(kernel, "conv", &p, buffers, grid(tiles, a.caps.max_groups)?).with(vec![("NG", ng as f64), ("VEC4", f64::from(u8::from(vec4_ok)))]);
+    let (kernel, entry) = if a.caps.tiled_gemm {
+        (&TILED_KERNEL, "conv_tiled")
+    } else if a.caps.subgroups {
+        (&SUBGROUP_KERNEL, "conv")
+    } else {
+        (&KERNEL, "conv")
+    };
+    let mut d = Dispatch::new(kernel, entry, &p, buffers, grid(tiles, a.caps.max_groups)?).with(vec![("NG", ng as f64), ("VEC4", f64::from(u8::from(vec4_ok)))]);
     if windowed {
         d = d.window(0, x_window).window(3, y_window);
     }

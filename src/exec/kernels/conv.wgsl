@@ -83,9 +83,36 @@ fn tile(t: u32) -> Tile {
     return Tile(g, vec3<u32>(cls / (cx * cy), (cls / cx) % cy, cls % cx), rt * 64u, ct * 4u * NG);
 }
 
-// The invocation's 8 pixels: where each one's input window starts (before the tap offset; far outside for
-// rows past the end), where its batch element's input channels of the group start, and where its output
-// goes (channel 0 of the group; 0xffffffff past the end).
+// One output pixel (row `r` of the tile's class): where its input window starts (before the tap offset; far
+// outside for rows past the end), where its batch element's input channels of the group start, and where
+// its output goes (channel 0 of the group; 0xffffffff past the end).
+struct Pixel {
+    i0: vec3<i32>,
+    base: u32,
+    out: u32,
+}
+
+fn pixel_at(tl: Tile, r: u32) -> Pixel {
+    let transposed = p.kdim.w != 0u;
+    let rx = r % p.rdim.z;
+    var q = r / p.rdim.z;
+    let ry = q % p.rdim.y;
+    q /= p.rdim.y;
+    let rz = q % p.rdim.x;
+    let b = q / p.rdim.x;
+    let rv = vec3<u32>(rz, ry, rx);
+    let o = select(rv, tl.cls + p.stride.xyz * rv, transposed);
+    let valid = r < p.rows && all(o < p.odim.xyz);
+    // Forward: input o·s - p + k·d; transposed: r + (c + p - k·d) / s, the tap part added per tap.
+    let i0 = select(vec3<i32>(rv * p.stride.xyz) - vec3<i32>(p.pad.xyz), vec3<i32>(rv), transposed);
+    return Pixel(
+        select(vec3<i32>(-0x40000000), i0, valid),
+        select(p.offs.x, p.offs.x + b * p.in_bstride + tl.g * p.cig * p.idim.w, valid),
+        select(0xffffffffu, p.offs.w + b * p.out_bstride + tl.g * p.cog * p.odim.w + (o.x * p.odim.y + o.y) * p.odim.z + o.z, valid),
+    );
+}
+
+// The invocation's 8 pixels, `row0 + lane + 8j`.
 struct Pixels {
     i0: array<vec3<i32>, 8>,
     base: array<u32, 8>,
@@ -94,25 +121,38 @@ struct Pixels {
 
 fn pixels(tl: Tile, lane: u32) -> Pixels {
     var px: Pixels;
-    let transposed = p.kdim.w != 0u;
     for (var j = 0u; j < 8u; j++) {
-        let r = tl.row0 + lane + 8u * j;
-        let rx = r % p.rdim.z;
-        var q = r / p.rdim.z;
-        let ry = q % p.rdim.y;
-        q /= p.rdim.y;
-        let rz = q % p.rdim.x;
-        let b = q / p.rdim.x;
-        let rv = vec3<u32>(rz, ry, rx);
-        let o = select(rv, tl.cls + p.stride.xyz * rv, transposed);
-        let valid = r < p.rows && all(o < p.odim.xyz);
-        // Forward: input o·s - p + k·d; transposed: r + (c + p - k·d) / s, the tap part added per tap.
-        let i0 = select(vec3<i32>(rv * p.stride.xyz) - vec3<i32>(p.pad.xyz), vec3<i32>(rv), transposed);
-        px.i0[j] = select(vec3<i32>(-0x40000000), i0, valid);
-        px.base[j] = select(p.offs.x, p.offs.x + b * p.in_bstride + tl.g * p.cig * p.idim.w, valid);
-        px.out[j] = select(0xffffffffu, p.offs.w + b * p.out_bstride + tl.g * p.cog * p.odim.w + (o.x * p.odim.y + o.y) * p.odim.z + o.z, valid);
+        let one = pixel_at(tl, tl.row0 + lane + 8u * j);
+        px.i0[j] = one.i0;
+        px.base[j] = one.base;
+        px.out[j] = one.out;
     }
     return px;
+}
+
+// Where pixel `px`'s input is at tap offset `t`, and whether it is inside the input.
+fn tap_of(px: Pixel, t: vec3<i32>) -> vec2<u32> {
+    let d = vec3<i32>(p.idim.xyz);
+    let i = px.i0 + t;
+    let inside = all(vec3<u32>(i) < p.idim.xyz);
+    return vec2<u32>(select(px.base, px.base + u32((i.x * d.y + i.y) * d.z + i.z), inside), u32(inside));
+}
+
+// The tap offset of kernel position `kidx` (z, y, x in row-major order, as the weights' taps) for the
+// tile's class: the input offset k·d of a forward convolution; for a transposed one (c + p - k·d) / s, or
+// a negative `.w` when that tap never reaches the class (the same for every pixel of the tile).
+fn tap_offset(tl: Tile, kidx: u32) -> vec4<i32> {
+    let k = vec3<i32>(vec3<u32>(kidx / (p.kdim.y * p.kdim.z), (kidx / p.kdim.z) % p.kdim.y, kidx % p.kdim.z));
+    let dil = vec3<i32>(p.dil.xyz);
+    if (p.kdim.w == 0u) {
+        return vec4<i32>(k * dil, 0);
+    }
+    let s = vec3<i32>(p.stride.xyz);
+    let num = vec3<i32>(tl.cls) + vec3<i32>(p.pad.xyz) - k * dil;
+    if (any(num % s != vec3<i32>(0))) {
+        return vec4<i32>(0, 0, 0, -1);
+    }
+    return vec4<i32>(num / s, 0);
 }
 
 // Input addresses of the 8 pixels at tap offset `t`, and whether each is inside the input.
@@ -123,12 +163,10 @@ struct Taps {
 
 fn taps(px: Pixels, t: vec3<i32>) -> Taps {
     var out: Taps;
-    let d = vec3<i32>(p.idim.xyz);
     for (var j = 0u; j < 8u; j++) {
-        let i = px.i0[j] + t;
-        let inside = all(vec3<u32>(i) < p.idim.xyz);
-        out.inside[j] = inside;
-        out.addr[j] = select(px.base[j], px.base[j] + u32((i.x * d.y + i.y) * d.z + i.z), inside);
+        let at = tap_of(Pixel(px.i0[j], px.base[j], px.out[j]), t);
+        out.inside[j] = at.y != 0u;
+        out.addr[j] = at.x;
     }
     return out;
 }
@@ -237,9 +275,6 @@ fn run(ids: Ids) {
     }
     let tl = tile(t);
     let px = pixels(tl, ids.lid);
-    let transposed = p.kdim.w != 0u;
-    let s = vec3<i32>(p.stride.xyz);
-    let dil = vec3<i32>(p.dil.xyz);
     // Where the group's weights start.
     let wg = p.offs.y + tl.g * p.w_gstride;
     var acc0: Pix8;
@@ -250,42 +285,29 @@ fn run(ids: Ids) {
     var acc5: Pix8;
     var acc6: Pix8;
     var acc7: Pix8;
-    var kidx = 0u;
-    for (var kz = 0u; kz < p.kdim.x; kz++) {
-        for (var ky = 0u; ky < p.kdim.y; ky++) {
-            for (var kx = 0u; kx < p.kdim.z; kx++) {
-                let k = vec3<i32>(vec3<u32>(kz, ky, kx));
-                var off = k * dil;
-                if (transposed) {
-                    // Taps that reach this class exactly (the same for every pixel of the workgroup).
-                    let num = vec3<i32>(tl.cls) + vec3<i32>(p.pad.xyz) - k * dil;
-                    if (any(num % s != vec3<i32>(0))) {
-                        kidx++;
-                        continue;
-                    }
-                    off = num / s;
-                }
-                let tp = taps(px, off);
-                let wk = wg + kidx * p.w_kstride;
-                for (var ci = 0u; ci < p.cig; ci += 4u) {
-                    let a = load_a(tp, ci);
-                    let b = weights(wk, ci, tl.col, ids.lid);
-                    fma8(&acc0, a, b[0]);
-                    if (NG > 1u) {
-                        fma8(&acc1, a, b[1]);
-                    }
-                    if (NG > 2u) {
-                        fma8(&acc2, a, b[2]);
-                        fma8(&acc3, a, b[3]);
-                    }
-                    if (NG > 4u) {
-                        fma8(&acc4, a, b[4]);
-                        fma8(&acc5, a, b[5]);
-                        fma8(&acc6, a, b[6]);
-                        fma8(&acc7, a, b[7]);
-                    }
-                }
-                kidx++;
+    for (var kidx = 0u; kidx < p.kdim.x * p.kdim.y * p.kdim.z; kidx++) {
+        let off = tap_offset(tl, kidx);
+        if (off.w < 0) {
+            continue;
+        }
+        let tp = taps(px, off.xyz);
+        let wk = wg + kidx * p.w_kstride;
+        for (var ci = 0u; ci < p.cig; ci += 4u) {
+            let a = load_a(tp, ci);
+            let b = weights(wk, ci, tl.col, ids.lid);
+            fma8(&acc0, a, b[0]);
+            if (NG > 1u) {
+                fma8(&acc1, a, b[1]);
+            }
+            if (NG > 2u) {
+                fma8(&acc2, a, b[2]);
+                fma8(&acc3, a, b[3]);
+            }
+            if (NG > 4u) {
+                fma8(&acc4, a, b[4]);
+                fma8(&acc5, a, b[5]);
+                fma8(&acc6, a, b[6]);
+                fma8(&acc7, a, b[7]);
             }
         }
     }

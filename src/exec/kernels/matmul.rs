@@ -1,6 +1,7 @@
 //! `linear` and `matmul` on the register-blocked GEMM of `matmul.wgsl`: when k, n and every offset are
 //! multiples of 4, vec4 loads (sharing rows of A across a subgroup when the device has subgroups); the scalar
-//! entry point otherwise. A grid larger than one dispatch allows is cut into several dispatches that start at
+//! entry point otherwise. On a real GPU (`DeviceCaps::tiled_gemm`) the vec4 case runs the workgroup-memory
+//! GEMM of `matmul_tiled.wgsl` instead: the register-blocked kernels are written for CPU adapters. A grid larger than one dispatch allows is cut into several dispatches that start at
 //! a row, column or batch offset.
 
 use super::{arr8, broadcast_strides, collapse, u32_of, Dispatch, Kernel, OpArgs, TensorRef};
@@ -12,8 +13,8 @@ pub const KERNEL: Kernel = Kernel { name: "matmul", sources: &[include_str!("mat
 /// The subgroup entry point needs the device feature, so it is its own module (after `matmul.wgsl`).
 pub const SUBGROUP_KERNEL: Kernel = Kernel { name: "matmul_subgroup", sources: &[include_str!("matmul.wgsl"), include_str!("matmul_subgroup.wgsl")] };
 
-/// Columns of C per workgroup, in every entry point.
-const TILE_N: u64 = 64;
+/// The workgroup-memory entry point for real GPUs (after `matmul.wgsl`; VEC4 only).
+pub const TILED_KERNEL: Kernel = Kernel { name: "matmul_tiled", sources: &[include_str!("matmul.wgsl"), include_str!("matmul_tiled.wgsl")] };
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -39,9 +40,45 @@ struct Params {
     b_bstride: [u32; 8],
 }
 
-/// Rows and columns of C per workgroup: the subgroup entry point computes 32 rows, the others 64.
-pub fn tile(subgroup: bool) -> [u32; 2] {
-    [if subgroup { 32 } else { 64 }, TILE_N as u32]
+/// The GEMM entry points, by the device's kind and what the operands allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GemmEntry {
+    /// `mm`: register-blocked, element or vec4 loads (CPU adapters; any GPU when k or n is not a multiple of 4).
+    Blocked,
+    /// `mm_subgroup`: register-blocked, rows of A shared across a subgroup (CPU adapters with subgroups).
+    Subgroup,
+    /// `mm_tiled`: workgroup-memory tiles (real GPUs).
+    Tiled,
+}
+
+impl GemmEntry {
+    /// The entry point the vec4 GEMM takes on a device.
+    pub fn vec4_on(caps_subgroups: bool, tiled: bool) -> GemmEntry {
+        if tiled {
+            GemmEntry::Tiled
+        } else if caps_subgroups {
+            GemmEntry::Subgroup
+        } else {
+            GemmEntry::Blocked
+        }
+    }
+
+    /// Rows and columns of C per workgroup.
+    pub fn tile(self) -> [u32; 2] {
+        match self {
+            GemmEntry::Blocked => [64, 64],
+            GemmEntry::Subgroup => [32, 64],
+            GemmEntry::Tiled => [128, 128],
+        }
+    }
+
+    fn kernel(self) -> (&'static Kernel, &'static str) {
+        match self {
+            GemmEntry::Blocked => (&KERNEL, "mm"),
+            GemmEntry::Subgroup => (&SUBGROUP_KERNEL, "mm_subgroup"),
+            GemmEntry::Tiled => (&TILED_KERNEL, "mm_tiled"),
+        }
+    }
 }
 
 /// One GEMM problem: `scale · A · B (+ bias)` over a (collapsed) batch.
@@ -128,10 +165,9 @@ fn gemm(args: &OpArgs, g: Gemm) -> Result<Vec<Dispatch>> {
     let out = args.output;
     let aligned = |t: &TensorRef| t.offset.is_multiple_of(4);
     let vec4 = g.k.is_multiple_of(4) && g.n.is_multiple_of(4) && aligned(g.a) && aligned(g.b) && aligned(out) && g.bias.is_none_or(aligned);
-    // (module, entry point, rows of C per workgroup)
-    let subgroup = vec4 && args.caps.subgroups;
-    let (kernel, entry): (&'static Kernel, _) = if subgroup { (&SUBGROUP_KERNEL, "mm_subgroup") } else { (&KERNEL, "mm") };
-    let tile_m = u64::from(tile(subgroup)[0]);
+    let path = if vec4 { GemmEntry::vec4_on(args.caps.subgroups, args.caps.tiled_gemm) } else { GemmEntry::Blocked };
+    let (kernel, entry) = path.kernel();
+    let [tile_m, tile_n] = path.tile().map(u64::from);
     let flag = |b: bool| f64::from(u8::from(b));
     let constants = vec![("TRANSPOSE_B", flag(g.transpose_b)), ("VEC4", flag(vec4))];
     let template = Params {
@@ -157,14 +193,14 @@ fn gemm(args: &OpArgs, g: Gemm) -> Result<Vec<Dispatch>> {
     };
     // A dummy for the bias binding when there is none: A's buffer, bound read-only like the bias.
     let buffers = vec![g.a.buffer, g.b.buffer, g.bias.unwrap_or(g.a).buffer, out.buffer];
-    let counts = [(g.n as u64).div_ceil(TILE_N), (g.m as u64).div_ceil(tile_m), g.batch.iter().product::<usize>() as u64];
+    let counts = [(g.n as u64).div_ceil(tile_n), (g.m as u64).div_ceil(tile_m), g.batch.iter().product::<usize>() as u64];
     let max = u64::from(args.caps.max_groups);
     let mut dispatches = Vec::new();
     // Usually one dispatch; a dimension past the limit is cut into chunks that start further on.
     for z0 in (0..counts[2]).step_by(max as usize) {
         for y0 in (0..counts[1]).step_by(max as usize) {
             for x0 in (0..counts[0]).step_by(max as usize) {
-                let p = Params { row0: u32_of(y0 * tile_m, "rows")?, col0: u32_of(x0 * TILE_N, "columns")?, batch0: z0 as u32, ..template };
+                let p = Params { row0: u32_of(y0 * tile_m, "rows")?, col0: u32_of(x0 * tile_n, "columns")?, batch0: z0 as u32, ..template };
                 let groups = [(counts[0] - x0).min(max) as u32, (counts[1] - y0).min(max) as u32, (counts[2] - z0).min(max) as u32];
                 let mut d = Dispatch::new(kernel, entry, &p, buffers.clone(), groups).with(constants.clone());
                 if let Some(s) = g.slice {

@@ -162,15 +162,15 @@ fn fma8(acc: ptr<function, Rows8>, a: array<vec4<f32>, 8>, b: array<vec4<f32>, 8
     fma_row(acc, 7u, a[7], b);
 }
 
-// Writes one row of the block (scaled, plus bias) where it lies inside C: `lo` columns `col ..`, `hi`
-// columns `col + 32 ..`.
-fn store_row(blk: Block, row: u32, lo: vec4<f32>, hi: vec4<f32>) {
+// Writes one row of C (scaled, plus bias, onto what an earlier slice of k wrote where accumulating) where it
+// lies inside C: `lo` at columns `col ..`, `hi` at `col + gap ..`, of batch element `z`.
+fn store_cols(z: u32, row: u32, col: u32, gap: u32, lo: vec4<f32>, hi: vec4<f32>) {
     if (row >= p.m) {
         return;
     }
-    let at = p.c_off + blk.z * p.m * p.n + row * p.n;
+    let at = p.c_off + z * p.m * p.n + row * p.n;
     for (var e = 0u; e < 8u; e++) {
-        let j = blk.col + (e / 4u) * 32u + e % 4u;
+        let j = col + (e / 4u) * gap + e % 4u;
         if (j < p.n) {
             var bj = 0.0;
             if (p.has_bias != 0u) {
@@ -180,6 +180,11 @@ fn store_row(blk: Block, row: u32, lo: vec4<f32>, hi: vec4<f32>) {
             c[at + j] = before + select(lo[e % 4u], hi[e % 4u], e >= 4u) * p.scale + bj;
         }
     }
+}
+
+// One row of the block: `lo` columns `col ..`, `hi` columns `col + 32 ..`.
+fn store_row(blk: Block, row: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    store_cols(blk.z, row, blk.col, 32u, lo, hi);
 }
 
 // Rows `first .. first + 8` of the block. Accumulators are indexed by constants only: one index computed

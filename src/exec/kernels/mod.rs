@@ -39,6 +39,9 @@ pub struct DeviceCaps {
     pub max_groups: u32,
     /// Subgroup operations with subgroups of at least 8 invocations.
     pub subgroups: bool,
+    /// A real GPU: GEMMs run on workgroup-memory tiles (`matmul_tiled.wgsl`), not on the register-blocked
+    /// kernels written for CPU adapters.
+    pub tiled_gemm: bool,
     /// Most bytes one storage binding covers: a larger tensor must be bound in windows.
     pub max_binding_bytes: u64,
     /// What the byte offset of a window must be a multiple of (the adapter's storage offset alignment).
@@ -145,9 +148,9 @@ impl Dispatch {
     }
 }
 
-/// Rows and columns of C one workgroup of the GEMM kernel computes (the tile of wave quantization).
-pub fn gemm_tile(subgroups: bool) -> [u32; 2] {
-    matmul::tile(subgroups)
+/// Rows and columns of C one workgroup of the vec4 GEMM kernel computes (the tile of wave quantization).
+pub fn gemm_tile(subgroups: bool, tiled: bool) -> [u32; 2] {
+    matmul::GemmEntry::vec4_on(subgroups, tiled).tile()
 }
 
 /// What a family's function gets for one op.

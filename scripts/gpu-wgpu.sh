@@ -7,13 +7,16 @@
 #   setup   (on the GPU machine, as root) unpack them into / and point the loader at NVIDIA's ICD file
 #   smoke      av-mnist on the NVIDIA adapter, checked against the CPU reference at reduced size, then timed
 #              at batch 1; output under OUT (default validation/wgpu-gpu/new)
+#   bench      `cargo bench --bench exec`'s summary on the NVIDIA adapter (BENCH_BIN: the bench binary, built
+#              here with `cargo bench --bench exec --no-run`): wgpu matmul at 1024³ and 4096³ beside cuBLAS,
+#              dispatch overhead, av-mnist in wgpu beside PyTorch eager
 #   check      every workload (WORKLOADS) checked against the CPU reference at reduced size, CHECK_S seconds each
 #   calibrate  the microbenchmark suite in two passes, raw data kept
 #   runs       the workloads at full size at BATCHES, saved, predicted on the calibration just fitted (or on
 #              CAL), RUN_S seconds per workload
 #
 #   bash scripts/gpu-wgpu.sh fetch                                # here
-#   bash scripts/gpu-wgpu.sh setup smoke check calibrate runs     # there, with .gl/ and a built mmbench (BIN)
+#   bash scripts/gpu-wgpu.sh setup smoke bench check calibrate runs   # there, with .gl/, mmbench (BIN), BENCH_BIN
 #
 # `setup` exports VK_DRIVER_FILES for the steps after it in the same invocation; in another shell, export it
 # again (the path it chose is printed). On the lent H100 (2026-12-07) libvulkan1 alone gave "no GPU adapter
@@ -55,6 +58,11 @@ for step in "$@"; do
         --format json --out "$OUT/av-mnist-check.json" 2> "$OUT/av-mnist-check.err" || echo "check failed: see $OUT/av-mnist-check.err"
       "$BIN" run av-mnist --adapter nvidia --batch 1 --iters 20 > "$OUT/av-mnist-b1.txt" 2>&1 || echo "run failed: see $OUT/av-mnist-b1.txt"
       ;;
+    bench)
+      mkdir -p "$OUT"
+      MMBENCH_ADAPTER=nvidia MMBENCH_SUMMARY_ONLY=1 "${BENCH_BIN:?name the bench binary in BENCH_BIN}" --bench > "$OUT/bench.txt" 2>&1 \
+        || echo "bench failed: see $OUT/bench.txt"
+      ;;
     check)
       mkdir -p "$OUT/check"
       for w in $WORKLOADS; do
@@ -76,7 +84,7 @@ for step in "$@"; do
       done
       ;;
     *)
-      echo "unknown step $step (fetch, setup, smoke, check, calibrate, runs)" >&2
+      echo "unknown step $step (fetch, setup, smoke, bench, check, calibrate, runs)" >&2
       exit 2
       ;;
   esac

@@ -15,6 +15,7 @@ pub mod error;
 pub mod exec;
 pub mod graph;
 pub mod hardware;
+pub mod input;
 pub mod predict;
 pub mod report;
 pub mod sweep;

@@ -194,3 +194,96 @@ fn out_file_is_written_whole_or_not_at_all() {
     assert_ne!(code, 0);
     assert!(!bad.exists());
 }
+
+// ---- Hostile input and the encodings users have (issue #16) ----
+
+/// Runs mmbench under a 256 MiB address-space limit with extra environment variables; returns (exit code,
+/// stdout, stderr, seconds). The limit makes "bounded memory" a failure, not a slow test, if it is broken.
+fn mmbench_bounded(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String, f64) {
+    let mut script = String::from("ulimit -v 262144; exec \"$0\"");
+    for i in 0..args.len() {
+        script.push_str(&format!(" \"${}\"", i + 1));
+    }
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg("-c").arg(script).arg(env!("CARGO_BIN_EXE_mmbench")).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let t = std::time::Instant::now();
+    let out = cmd.output().expect("run mmbench");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned(), t.elapsed().as_secs_f64())
+}
+
+/// A bad input ends cleanly, within 2 s and 256 MiB, with a message containing each of `says`.
+fn assert_refused_quickly(args: &[&str], env: &[(&str, &str)], says: &[&str]) {
+    let (code, out, err, secs) = mmbench_bounded(args, env);
+    assert_clean_failure(code, &out, &err);
+    assert!(secs < 2.0, "{args:?} took {secs:.2} s: {err}");
+    for s in says {
+        assert!(err.contains(s), "{args:?}: expected `{s}` in: {err}");
+    }
+}
+
+#[test]
+fn a_file_that_never_ends_is_refused_at_the_input_limit() {
+    assert_refused_quickly(&["info", "/dev/zero"], &[], &["/dev/zero", "input limit of 67108864 bytes", "MMBENCH_MAX_INPUT_BYTES"]);
+    let p = temp_file("limit", "w.yaml", GOOD);
+    let path = p.to_string_lossy().into_owned();
+    assert_refused_quickly(&["predict", &path], &[("MMBENCH_MAX_INPUT_BYTES", "64")], &[&path, "input limit of 64 bytes"]);
+    assert_refused_quickly(&["predict", &path], &[("MMBENCH_MAX_INPUT_BYTES", "lots")], &["MMBENCH_MAX_INPUT_BYTES=`lots`"]);
+    let (code, _, err, _) = mmbench_bounded(&["predict", &path], &[("MMBENCH_MAX_INPUT_BYTES", "1000000")]);
+    assert_eq!(code, 0, "a raised limit admits the file: {err}");
+}
+
+#[test]
+fn deeply_nested_yaml_is_refused_in_milliseconds() {
+    // 200 KB of flow lists inside each other: libyaml alone took 35 s to refuse this.
+    let deep = format!("name: deep\nbatch: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let p = temp_file("deep", "w.yaml", &deep);
+    let path = p.to_string_lossy().into_owned();
+    assert_refused_quickly(&["predict", &path], &[], &[&format!("{path}:2:72"), "nest more than 64 levels"]);
+    let hw = temp_file("deep", "hw.yaml", &deep);
+    assert_refused_quickly(&["predict", "av-mnist", "--hardware", &hw.to_string_lossy()], &[], &["nest more than 64 levels"]);
+}
+
+#[test]
+fn invalid_utf8_is_refused_with_its_byte_offset() {
+    let dir = std::env::temp_dir().join(format!("mmbench-test-{}-utf8", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("w.yaml");
+    let mut bytes = GOOD.as_bytes().to_vec();
+    bytes.splice(6..6, [0xC3, 0x28]);
+    std::fs::write(&p, bytes).unwrap();
+    assert_refused_quickly(&["predict", &p.to_string_lossy()], &[], &[":1:7", "byte offset 6", "not UTF-8"]);
+}
+
+/// Text as a Windows editor saves it: a UTF-8 byte-order mark and CRLF line endings.
+fn windows(text: &str) -> String {
+    format!("\u{feff}{}", text.replace('\n', "\r\n"))
+}
+
+#[test]
+fn inputs_saved_by_a_windows_editor_are_accepted() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |rel: &str| std::fs::read_to_string(format!("{root}/{rel}")).unwrap();
+    let run_ok = |args: &[&str]| {
+        let (code, out, err) = mmbench(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    // A workload and a hardware description.
+    let w = temp_file("windows", "w.yaml", &windows(GOOD));
+    let hw = temp_file("windows", "hw.yaml", &windows(&read("hardware/rtx4090.yaml")));
+    let (w, hw) = (w.to_string_lossy().into_owned(), hw.to_string_lossy().into_owned());
+    assert!(run_ok(&["predict", &w, "--hardware", &hw]).contains("end-to-end latency"));
+    // A sweep spec, and the CSV it writes read back by `pareto`.
+    let spec = temp_file("windows", "s.yaml", &windows("name: s\nworkloads: [av-mnist]\nhardware: [rtx4090]\naxes:\n  batch: [1, 8]\nmetrics: [latency_ms, energy_mj]\n"));
+    let csv = run_ok(&["sweep", &spec.to_string_lossy()]);
+    let csv = temp_file("windows", "s.csv", &windows(&csv));
+    assert!(run_ok(&["pareto", &csv.to_string_lossy(), "--minimize", "latency_ms,energy_mj"]).lines().count() >= 2);
+    // A saved run and a raw calibration.
+    let run = temp_file("windows", "run.json", &windows(&read("validation/gpu/runs-fp32/av-mnist-b1.json")));
+    assert!(run_ok(&["validate", "av-mnist", "--hardware", "h100", "--batch", "1", "--measured-only", "--measured", &run.to_string_lossy()]).contains("MAPE"));
+    let raw = temp_file("windows", "raw.json", &windows(&read("validation/gpu/calibration-fp32-raw.json")));
+    assert!(run_ok(&["calibrate", "--from-raw", &raw.to_string_lossy()]).contains("gpu:"));
+}

@@ -84,7 +84,7 @@ pub fn run(a: CalibrateArgs) -> Result<()> {
 
 fn read_raw(path: &PathBuf) -> Result<Measurements> {
     let at = || Location::file(path.display().to_string());
-    let text = std::fs::read_to_string(path).map_err(|e| Error::input(at(), format!("cannot read: {e}")))?;
+    let text = crate::input::read_text(path)?;
     serde_json::from_str(&text).map_err(|e| {
         let loc = Location { line: Some(e.line()), column: Some(e.column()), ..at() };
         Error::input(loc, format!("not a measurements file of `mmbench calibrate --raw`: {e}"))

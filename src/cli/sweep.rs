@@ -113,10 +113,8 @@ pub fn pareto_run(a: ParetoArgs) -> Result<()> {
     if a.minimize.len() + a.maximize.len() < 2 {
         return Err(bad("a Pareto front needs at least two objectives (--minimize, --maximize)".into()));
     }
-    let mut r = csv::Reader::from_path(&a.csv).map_err(|e| match e.into_kind() {
-        csv::ErrorKind::Io(source) => Error::Read { path: a.csv.clone(), source },
-        other => bad(format!("{other:?}")),
-    })?;
+    let text = crate::input::read_text(&a.csv)?;
+    let mut r = csv::Reader::from_reader(text.as_bytes());
     let header = r.headers().map_err(|e| bad(e.to_string()))?.clone();
     let col = |name: &str| header.iter().position(|h| h == name).ok_or_else(|| bad(format!("no column `{name}`; columns: {}", header.iter().collect::<Vec<_>>().join(", "))));
     let objectives: Vec<(usize, bool)> = a.minimize.iter().map(|o| col(o).map(|c| (c, false))).chain(a.maximize.iter().map(|o| col(o).map(|c| (c, true)))).collect::<Result<_>>()?;

@@ -188,7 +188,7 @@ fn save_copy(from: &str, dir: &std::path::Path, w: &Workload) -> Result<()> {
     if std::fs::canonicalize(from).ok() == std::fs::canonicalize(&to).ok() {
         return Ok(());
     }
-    let text = std::fs::read(from).map_err(|e| Error::input(crate::error::Location::file(from), format!("cannot read the measured run: {e}")))?;
+    let text = crate::input::read_bytes(std::path::Path::new(from))?;
     std::fs::create_dir_all(dir).map_err(|e| Error::input(crate::error::Location::file(dir.display().to_string()), format!("cannot create: {e}")))?;
     write_atomic(&to, &text)
 }

@@ -208,7 +208,7 @@ impl WorkloadSource {
         if !path.exists() && !arg.contains('/') && !arg.ends_with(".yaml") && !arg.ends_with(".yml") {
             return Err(Error::unknown("workload", arg, super::builtin::workload_names()));
         }
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        let text = crate::input::read_text(path)?;
         Self::parse(arg, &text)
     }
 

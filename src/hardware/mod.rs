@@ -596,7 +596,7 @@ fn read_source(arg: &str) -> Result<(String, String)> {
     if !path.exists() && !arg.contains('/') && !arg.ends_with(".yaml") && !arg.ends_with(".yml") {
         return Err(Error::unknown("hardware", arg, preset_names()));
     }
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let text = crate::input::read_text(path)?;
     Ok((arg.to_string(), text))
 }
 

@@ -19,7 +19,7 @@
 //! ```
 
 use super::metrics::Metric;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::yaml::{self, Document};
 use serde::Deserialize;
 use serde_yaml::Value;
@@ -160,7 +160,7 @@ struct SampleSpec {
 impl SweepSpec {
     /// Reads and checks a spec file.
     pub fn load(path: &str) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
+        let text = crate::input::read_text(std::path::Path::new(path))?;
         Self::parse(path, &text)
     }
 

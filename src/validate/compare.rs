@@ -138,7 +138,7 @@ impl MeasuredRun {
 
     /// Reads a saved `mmbench run --format json` result.
     pub fn read(path: &str) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::input(Location::file(path), format!("cannot read the measured run: {e}")))?;
+        let text = crate::input::read_text(std::path::Path::new(path))?;
         let run: MeasuredRun = serde_json::from_str(&text).map_err(|e| {
             let loc = Location { line: Some(e.line()), column: Some(e.column()), ..Location::file(path) };
             Error::input(loc, format!("not a result of `mmbench run --format json`: {e}"))

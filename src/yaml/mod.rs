@@ -27,6 +27,7 @@ pub struct Document {
 impl Document {
     /// Parses `text`, naming `file` in errors.
     pub fn parse(file: &str, text: &str) -> Result<Self, Error> {
+        crate::input::check_yaml_nesting(file, text)?;
         let value: Value = serde_yaml::from_str(text).map_err(|e| {
             let mut at = Location::file(file);
             if let Some(loc) = e.location() {

@@ -287,3 +287,14 @@ fn inputs_saved_by_a_windows_editor_are_accepted() {
     let raw = temp_file("windows", "raw.json", &windows(&read("validation/gpu/calibration-fp32-raw.json")));
     assert!(run_ok(&["calibrate", "--from-raw", &raw.to_string_lossy()]).contains("gpu:"));
 }
+
+#[test]
+fn a_sweep_too_large_to_hold_is_refused_naming_its_axes() {
+    // 10^20 configurations: past what a 64-bit count holds (it panicked with a capacity overflow before).
+    let axes = (0..4).map(|i| format!("  devices.gpu.peak_tflops.fp{}: {{range: [1, 2], steps: 100000}}\n", [32, 16, 8, 64][i])).collect::<String>();
+    let spec = temp_file("sweep-huge", "s.yaml", &format!("name: huge\nworkloads: [av-mnist]\nhardware: [rtx4090]\naxes:\n{axes}metrics: [latency_ms]\n"));
+    assert_refused_quickly(&["sweep", &spec.to_string_lossy()], &[], &["field `axes`", "1.000e20 configurations", "axes.devices.gpu.peak_tflops.fp32: 100000"]);
+    // One axis of a trillion steps is refused as it stands, before its points are listed.
+    let spec = temp_file("sweep-huge", "t.yaml", "name: t\nworkloads: [av-mnist]\nhardware: [rtx4090]\naxes:\n  batch: {range: [1, 64], steps: 1000000000000}\n");
+    assert_refused_quickly(&["sweep", &spec.to_string_lossy()], &[], &["1000000000000 steps"]);
+}

@@ -254,7 +254,52 @@ impl SweepSpec {
                 }
             }
         }
-        Ok(SweepSpec { name: f.name, workloads, hardware, runtimes, axes, sampling, metrics, pareto: f.pareto })
+        let spec = SweepSpec { name: f.name, workloads, hardware, runtimes, axes, sampling, metrics, pareto: f.pareto };
+        spec.count().map_err(|m| doc.error(if spec.sampling == Sampling::Grid { "axes" } else { "sample" }, m))?;
+        Ok(spec)
+    }
+
+    /// How many configurations the spec makes (workloads × hardware × runtimes × sampled points), counted
+    /// without building them and with checked arithmetic; past [`MAX_CONFIGURATIONS`] the message names the
+    /// sizes of the lists and axes that multiply to it.
+    pub fn count(&self) -> std::result::Result<usize, String> {
+        let mut factors: Vec<(String, usize)> =
+            vec![("workloads".into(), self.workloads.len()), ("hardware".into(), self.hardware.len()), ("runtimes".into(), self.runtimes.len())];
+        match self.sampling {
+            Sampling::Grid => {
+                for a in &self.axes {
+                    factors.push((format!("axes.{}", a.key), grid_points(&a.domain)?));
+                }
+            }
+            Sampling::Random { samples, .. } | Sampling::LatinHypercube { samples, .. } => factors.push(("samples".into(), samples)),
+        }
+        let total = factors.iter().try_fold(1usize, |acc, (_, n)| acc.checked_mul(*n));
+        match total {
+            Some(n) if n <= MAX_CONFIGURATIONS => Ok(n),
+            _ => {
+                let sizes: Vec<String> = factors.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+                let product = factors.iter().fold(1f64, |acc, (_, n)| acc * *n as f64);
+                Err(format!(
+                    "the sweep has {product:.3e} configurations, more than the {MAX_CONFIGURATIONS} a sweep may have ({}); use fewer steps, or `sample: {{random: N}}`",
+                    sizes.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+/// Most configurations one sweep may have: far beyond a design-space study (a 10 × 10 × 10 grid over ten
+/// workloads is ten thousand), and small enough to be counted, generated and written.
+pub const MAX_CONFIGURATIONS: usize = 100_000_000;
+
+/// The grid points of an axis, counted without building a list longer than [`MAX_CONFIGURATIONS`] (a range's
+/// `steps` beyond that is refused as it stands; within it, equal points after rounding count once).
+fn grid_points(d: &Domain) -> std::result::Result<usize, String> {
+    match d {
+        Domain::Linear { steps: Some(n), .. } | Domain::Log { steps: Some(n), .. } if *n > MAX_CONFIGURATIONS => {
+            Err(format!("an axis of {n} steps is more than the {MAX_CONFIGURATIONS} configurations a sweep may have"))
+        }
+        _ => Ok(super::sample::points(d).len()),
     }
 }
 

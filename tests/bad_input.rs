@@ -298,3 +298,35 @@ fn a_sweep_too_large_to_hold_is_refused_naming_its_axes() {
     let spec = temp_file("sweep-huge", "t.yaml", "name: t\nworkloads: [av-mnist]\nhardware: [rtx4090]\naxes:\n  batch: {range: [1, 64], steps: 1000000000000}\n");
     assert_refused_quickly(&["sweep", &spec.to_string_lossy()], &[], &["1000000000000 steps"]);
 }
+
+#[test]
+fn parameters_in_a_cycle_are_named_and_chains_resolve() {
+    let cyclic = GOOD.replace("batch: 2\n", "batch: 2\nparams:\n  side: \"${width} / 2\"\n  width: \"${side} * 2\"\n").replace("input: [16]", "input: [\"${side}\"]");
+    let (code, out, err, path) = predict_file("param-cycle", &cyclic);
+    assert_clean_failure(code, &out, &err);
+    assert!(err.contains(&format!("{path}:4:3")) && err.contains("field `params.side`"), "{err}");
+    assert!(err.contains("cycle: `side` -> `width` -> `side`"), "{err}");
+    // A chain without a cycle resolves: side = 8 * 2 = 16, the input GOOD had.
+    let chained = GOOD.replace("batch: 2\n", "batch: 2\nparams:\n  side: \"${width} * 2\"\n  width: 8\n").replace("input: [16]", "input: [\"${side}\"]");
+    let (code, _, err, _) = predict_file("param-chain", &chained);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_field_of_several_forms_says_which_it_accepts() {
+    let (code, out, err, _) = predict_file("untagged-input", &GOOD.replace("input: [16]", "input: [16, -1]"));
+    assert_clean_failure(code, &out, &err);
+    assert!(err.contains("field `modalities.b.input`") && err.contains("`[1, 28, 28]`") && err.contains("`{shape: [15]"), "{err}");
+    assert!(!err.contains("untagged enum"), "{err}");
+    let (code, out, err, _) = predict_file("untagged-kernel", &GOOD.replace("kernel: 3", "kernel: [three]"));
+    assert_clean_failure(code, &out, &err);
+    assert!(err.contains("conv2d.kernel") && err.contains("`[3, 3]`"), "{err}");
+}
+
+#[test]
+fn element_counts_past_two_to_the_64_do_not_wrap() {
+    // [2, 2^32, 2^32, 2^32] (batch 2) wrapped to "0 elements" and slipped past the size check.
+    let (code, out, err, _) = predict_file("wrap", &GOOD.replace("input: [16]", "input: [4294967296, 4294967296, 4294967296]"));
+    assert_clean_failure(code, &out, &err);
+    assert!(err.contains("node `b/input`") && err.contains("158456325028528675187087900672 elements"), "{err}");
+}

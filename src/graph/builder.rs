@@ -197,7 +197,7 @@ impl GraphBuilder {
         if output.numel() > MAX_ELEMENTS {
             return Err(BuildError {
                 node: name,
-                message: format!("output {} has {} elements, more than any device holds", fmt_shape(&output.shape), output.numel()),
+                message: format!("output {} has {} elements, more than any device holds", fmt_shape(&output.shape), element_count(&output.shape)),
             });
         }
         let cost: OpCost = op.cost(&infos, &output);
@@ -384,6 +384,16 @@ impl GraphBuilder {
             }
             b.concat("concat", &parts, axis)
         })
+    }
+}
+
+
+/// The element count of a shape as text, exact however large (a count past 2^64 saturates in [`numel`]).
+fn element_count(shape: &[usize]) -> String {
+    let exact = shape.iter().try_fold(1u128, |n, &d| n.checked_mul(d as u128));
+    match exact {
+        Some(n) => n.to_string(),
+        None => format!("{:.3e}", shape.iter().map(|&d| d as f64).product::<f64>()),
     }
 }
 

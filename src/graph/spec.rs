@@ -286,6 +286,7 @@ fn apply_overrides(doc: &mut Document, opts: &WorkloadOptions) -> Result<()> {
     if let Some(b) = doc.value.get("batch") {
         params.insert("batch".into(), b.clone());
     }
+    let params = resolve_params(&params, doc)?;
     let mut value = doc.value.clone();
     substitute(&mut value, &params, "", doc)?;
     doc.value = value;
@@ -321,6 +322,52 @@ fn apply_scale(doc: &mut Document, f: f64) -> Result<()> {
 /// Whether `name` is an op or block (so `--set fusion=tensor_fusion` can name one).
 fn is_layer_name(name: &str) -> bool {
     OP_NAMES.contains(&name) || blocks::block_names().any(|b| b == name)
+}
+
+/// Parameters may refer to other parameters (`hidden: "${width} * 4"`): each is substituted after those it
+/// names. A cycle is an error at its first parameter that names every parameter on it, in order.
+fn resolve_params(params: &HashMap<String, Value>, doc: &Document) -> Result<HashMap<String, Value>> {
+    let mut names: Vec<&String> = params.keys().collect();
+    names.sort();
+    let mut done = HashMap::new();
+    for name in names {
+        resolve_param(name, params, &mut done, &mut Vec::new(), doc)?;
+    }
+    Ok(done)
+}
+
+fn resolve_param(name: &str, params: &HashMap<String, Value>, done: &mut HashMap<String, Value>, stack: &mut Vec<String>, doc: &Document) -> Result<()> {
+    if done.contains_key(name) {
+        return Ok(());
+    }
+    if let Some(first) = stack.iter().position(|n| n == name) {
+        let cycle: Vec<String> = stack[first..].iter().map(String::as_str).chain([name]).map(|n| format!("`{n}`")).collect();
+        return Err(doc.error(&format!("params.{}", stack[first]), format!("parameters refer to each other in a cycle: {}", cycle.join(" -> "))));
+    }
+    let mut value = params[name].clone();
+    stack.push(name.to_string());
+    for r in references(&value) {
+        if params.contains_key(&r) {
+            resolve_param(&r, params, done, stack, doc)?;
+        }
+    }
+    stack.pop();
+    // Every parameter it names is resolved now; an unknown one is reported by `substitute` with the list.
+    let mut known = params.clone();
+    known.extend(done.iter().map(|(k, v)| (k.clone(), v.clone())));
+    substitute(&mut value, &known, &format!("params.{name}"), doc)?;
+    done.insert(name.to_string(), value);
+    Ok(())
+}
+
+/// The parameter names `${name}` inside a value, in order.
+fn references(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => s.split("${").skip(1).filter_map(|r| r.split_once('}')).map(|(n, _)| n.to_string()).collect(),
+        Value::Sequence(seq) => seq.iter().flat_map(references).collect(),
+        Value::Mapping(m) => m.values().flat_map(references).collect(),
+        _ => vec![],
+    }
 }
 
 fn substitute(v: &mut Value, params: &HashMap<String, Value>, path: &str, doc: &Document) -> Result<()> {

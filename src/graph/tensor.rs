@@ -38,18 +38,19 @@ impl TensorInfo {
     pub fn numel(&self) -> u64 {
         numel(&self.shape)
     }
-    /// Size in bytes.
+    /// Size in bytes (saturating, as [`numel`]).
     pub fn bytes(&self) -> u64 {
-        self.numel() * self.dtype.size_bytes()
+        self.numel().saturating_mul(self.dtype.size_bytes())
     }
     pub fn rank(&self) -> usize {
         self.shape.len()
     }
 }
 
-/// Product of the dimensions (1 for a scalar).
+/// Product of the dimensions (1 for a scalar), saturating at `u64::MAX`: a shape past 2^64 elements must not
+/// wrap to a small count (`[2^32, 2^32, 2^32]` to 0) and slip past the size checks of the graph builder.
 pub fn numel(shape: &[usize]) -> u64 {
-    shape.iter().map(|&d| d as u64).product()
+    shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64)).unwrap_or(u64::MAX)
 }
 
 /// `[1, 2, 3]` as text, for error messages.

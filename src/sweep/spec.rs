@@ -100,10 +100,10 @@ pub struct SweepSpec {
 #[serde(deny_unknown_fields)]
 struct SpecFile {
     name: String,
-    workloads: OneOrMany,
-    hardware: OneOrMany,
+    workloads: NameOrNames,
+    hardware: NameOrNames,
     #[serde(default)]
-    runtime: Option<OneOrMany>,
+    runtime: Option<NameOrNames>,
     #[serde(default)]
     axes: serde_yaml::Mapping,
     #[serde(default)]
@@ -116,16 +116,16 @@ struct SpecFile {
 
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum OneOrMany {
+enum NameOrNames {
     One(String),
     Many(Vec<String>),
 }
 
-impl OneOrMany {
+impl NameOrNames {
     fn into_vec(self) -> Vec<String> {
         match self {
-            OneOrMany::One(s) => vec![s],
-            OneOrMany::Many(v) => v,
+            NameOrNames::One(s) => vec![s],
+            NameOrNames::Many(v) => v,
         }
     }
 }

@@ -61,8 +61,25 @@ pub fn decode<T: DeserializeOwned>(doc: &Document, base: &str, value: &Value) ->
     serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
         let inner = e.path().to_string();
         let field = join_path(base, if inner == "." { "" } else { &inner });
-        doc.error(&field, strip_location(&e.inner().to_string()))
+        doc.error(&field, explain_untagged(strip_location(&e.inner().to_string())))
     })
+}
+
+/// The forms each field of several forms accepts (an untagged enum of the file formats), with an example:
+/// serde's own message when none matched names the Rust type and no form.
+const UNTAGGED_FORMS: &[(&str, &str)] = &[
+    ("InputDecl", "an input is a shape, `[1, 28, 28]`, or a mapping, `{shape: [15], dtype: i64, batch_axis: 0}`; sizes are non-negative integers or `${param}` expressions that give one"),
+    ("SizeOrSizes", "a size here is one non-negative integer for every dimension, `3`, or one per dimension, `[3, 3]`"),
+    ("NameOrNames", "this takes one name, `rtx4090`, or a list of names, `[rtx4090, a100]`"),
+];
+
+/// serde's "data did not match any variant of untagged enum X" as the forms the field accepts.
+pub fn explain_untagged(msg: String) -> String {
+    const NO_MATCH: &str = "data did not match any variant of untagged enum ";
+    match msg.strip_prefix(NO_MATCH).and_then(|name| UNTAGGED_FORMS.iter().find(|(n, _)| *n == name.trim())) {
+        Some((_, forms)) => format!("not a form this field accepts: {forms}"),
+        None => msg,
+    }
 }
 
 /// Joins a base field path and a relative one (`a.b` + `c[2]` = `a.b.c[2]`).
@@ -137,5 +154,45 @@ mod tests {
         assert_eq!(a["x"]["b"], Value::from(5));
         assert_eq!(a["y"], Value::from(3));
         assert_eq!(a["z"], Value::from(4));
+    }
+}
+
+#[cfg(test)]
+mod untagged_tests {
+    use super::*;
+
+    /// Every untagged enum of the file formats has its forms in `UNTAGGED_FORMS`, so that no user sees
+    /// serde's bare "did not match any variant".
+    #[test]
+    fn every_untagged_enum_has_its_forms_explained() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+        let mut seen = 0;
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let mut lines = text.lines();
+            while let Some(l) = lines.next() {
+                if l.trim() == "#[serde(untagged)]" {
+                    let decl = lines.next().unwrap_or_default();
+                    let name = decl.trim().trim_start_matches("pub ").strip_prefix("enum ").and_then(|r| r.split_whitespace().next()).unwrap_or(decl);
+                    assert!(UNTAGGED_FORMS.iter().any(|(n, _)| *n == name), "{}: untagged enum `{name}` has no forms in UNTAGGED_FORMS", f.display());
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 3, "found {seen} untagged enums");
+        let msg = explain_untagged("data did not match any variant of untagged enum NameOrNames".into());
+        assert!(msg.contains("`[rtx4090, a100]`"), "{msg}");
+        assert_eq!(explain_untagged("something else".into()), "something else");
     }
 }

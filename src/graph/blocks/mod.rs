@@ -66,7 +66,7 @@ pub fn decode_params<T: DeserializeOwned>(v: &Value) -> Result<T, ParseError> {
     let v = if v.is_null() { Value::Mapping(Default::default()) } else { v.clone() };
     serde_path_to_error::deserialize::<_, T>(v).map_err(|e| {
         let p = e.path().to_string();
-        (if p == "." { String::new() } else { p }, strip_yaml_location(&e.inner().to_string()))
+        (if p == "." { String::new() } else { p }, crate::yaml::explain_untagged(strip_yaml_location(&e.inner().to_string())))
     })
 }
 

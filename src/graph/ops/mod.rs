@@ -33,13 +33,13 @@ use serde::{Deserialize, Deserializer};
 pub(crate) fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<usize>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum OneOrMany {
+    enum SizeOrSizes {
         One(usize),
         Many(Vec<usize>),
     }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(x) => vec![x],
-        OneOrMany::Many(v) => v,
+    Ok(match SizeOrSizes::deserialize(d)? {
+        SizeOrSizes::One(x) => vec![x],
+        SizeOrSizes::Many(v) => v,
     })
 }
 

@@ -330,3 +330,168 @@ fn element_counts_past_two_to_the_64_do_not_wrap() {
     assert_clean_failure(code, &out, &err);
     assert!(err.contains("node `b/input`") && err.contains("158456325028528675187087900672 elements"), "{err}");
 }
+
+// ---- Fuzzing the loaders (issue #16, item 6) ----
+//
+// Each loader gets inputs made by mutating real files (the repository's graphs, hardware descriptions, sweep
+// studies, saved runs and raw calibrations, and `--set` arguments): bytes and lines deleted, duplicated and
+// swapped, tokens that YAML and JSON give meaning to inserted, numbers replaced by extreme ones. A loader may
+// refuse any of them, but must return, not panic. CI runs `MMBENCH_FUZZ_CASES` cases per target (default 48);
+// `scripts/fuzz.sh MINUTES` runs many more, with fresh seeds, and proptest keeps every failure it finds in
+// `tests/bad_input.proptest-regressions`, replayed first on every later run.
+
+use mmbench::graph::{parse_workload, WorkloadOptions};
+use mmbench::hardware::HardwareSource;
+use proptest::prelude::*;
+
+/// A seed input of a target, from the repository.
+fn seed(rel: &str) -> String {
+    std::fs::read_to_string(format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// Text that YAML, JSON and mmbench's own syntax give meaning to, and values at the edges of their types.
+const TOKENS: &[&str] = &[
+    "[", "]", "{", "}", "-", ": ", ",", "\n", "\n  ", "\"", "'", "#", "&a", "*a", "!!str", "<<: *a", "${batch}", "${", "}", "${x} * ", "0", "-1",
+    "4294967296", "18446744073709551615", "1e308", "-1e308", "NaN", ".nan", "inf", "null", "~", "true", "[]", "{}", "\u{feff}", "\r\n", "\t", "é",
+];
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Delete { at: usize, len: usize },
+    Insert { at: usize, token: usize },
+    DuplicateLine { line: usize },
+    SwapLines { a: usize, b: usize },
+    Number { nth: usize, token: usize },
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), 1usize..64).prop_map(|(at, len)| Mutation::Delete { at, len }),
+        (any::<usize>(), 0..TOKENS.len()).prop_map(|(at, token)| Mutation::Insert { at, token }),
+        any::<usize>().prop_map(|line| Mutation::DuplicateLine { line }),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines { a, b }),
+        (any::<usize>(), 0..TOKENS.len()).prop_map(|(nth, token)| Mutation::Number { nth, token }),
+    ]
+}
+
+/// The nearest character boundary at or below `at % (len + 1)`.
+fn boundary(s: &str, at: usize) -> usize {
+    let mut i = at % (s.len() + 1);
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn mutate(mut s: String, m: &Mutation) -> String {
+    match *m {
+        Mutation::Delete { at, len } => {
+            let a = boundary(&s, at);
+            let b = boundary(&s, a + len.min(s.len() - a));
+            s.replace_range(a..b.max(a), "");
+        }
+        Mutation::Insert { at, token } => {
+            let a = boundary(&s, at);
+            s.insert_str(a, TOKENS[token]);
+        }
+        Mutation::DuplicateLine { line } | Mutation::SwapLines { a: line, .. } if s.lines().count() == 0 => {
+            let _ = line;
+        }
+        Mutation::DuplicateLine { line } => {
+            let mut lines: Vec<&str> = s.lines().collect();
+            let i = line % lines.len();
+            lines.insert(i, lines[i]);
+            s = lines.join("\n");
+        }
+        Mutation::SwapLines { a, b } => {
+            let mut lines: Vec<&str> = s.lines().collect();
+            let n = lines.len();
+            lines.swap(a % n, b % n);
+            s = lines.join("\n");
+        }
+        Mutation::Number { nth, token } => {
+            let starts: Vec<usize> = s.char_indices().filter(|&(i, c)| c.is_ascii_digit() && (i == 0 || !s.as_bytes()[i - 1].is_ascii_digit())).map(|(i, _)| i).collect();
+            if let Some(&a) = starts.get(nth % starts.len().max(1)) {
+                let b = s[a..].find(|c: char| !c.is_ascii_digit() && c != '.').map_or(s.len(), |e| a + e);
+                s.replace_range(a..b, TOKENS[token]);
+            }
+        }
+    }
+    s
+}
+
+/// Cases per target: `MMBENCH_FUZZ_CASES`, default 48.
+fn fuzz_config() -> ProptestConfig {
+    let cases = std::env::var("MMBENCH_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48);
+    ProptestConfig { cases, max_shrink_iters: 2000, ..ProptestConfig::default() }
+}
+
+/// Writes `text` where a loader that reads files finds it (one file per thread: proptest runs targets in
+/// parallel test threads).
+fn as_file(target: &str, ext: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("mmbench-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!("{target}.{ext}"));
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+const WORKLOAD_SEEDS: &[&str] = &["graphs/av-mnist.yaml", "graphs/cmu-mosei.yaml", "graphs/mujoco-push.yaml", "graphs/vision-touch.yaml", "graphs/medical-vqa.yaml"];
+const HARDWARE_SEEDS: &[&str] = &["hardware/rtx4090.yaml", "hardware/h100.yaml", "hardware/jetson-nano.yaml", "hardware/base/nvidia-gpu.yaml"];
+const SWEEP_SEEDS: &[&str] = &["examples/studies/link-split.yaml", "examples/studies/edge-offload.yaml", "examples/studies/bandwidth-x-batch.yaml"];
+const SET_SEEDS: &[&str] = &["devices.gpu.mem_bw_gbs=2x", "params.vocab+=1", "batch=8", "place.text=cpu", "links[0].bw_gbs=64", "modalities.audio.encoder[0].conv2d.out=12"];
+
+proptest! {
+    #![proptest_config(fuzz_config())]
+
+    #[test]
+    fn fuzz_workload_loader(seed_i in 0..WORKLOAD_SEEDS.len(), ms in prop::collection::vec(mutation(), 1..6), scale in prop::option::of(0.05f64..0.3)) {
+        let text = ms.iter().fold(seed(WORKLOAD_SEEDS[seed_i]), mutate);
+        // A workload that builds is also predicted: the cost model and simulator see what the loader let in.
+        let opts = WorkloadOptions { scale, ..WorkloadOptions::default() };
+        if let Ok(w) = parse_workload("fuzz.yaml", &text, &opts) {
+            let hw = mmbench::hardware::load_hardware("rtx4090", &[]).unwrap();
+            let _ = mmbench::predict::predict(&w, &hw, &mmbench::predict::PredictOptions::default());
+        }
+    }
+
+    #[test]
+    fn fuzz_hardware_loader(seed_i in 0..HARDWARE_SEEDS.len(), ms in prop::collection::vec(mutation(), 1..6)) {
+        let text = ms.iter().fold(seed(HARDWARE_SEEDS[seed_i]), mutate);
+        if let Ok(src) = HardwareSource::open(&as_file("hardware", "yaml", &text)) {
+            let _ = src.build(&[]);
+        }
+    }
+
+    #[test]
+    fn fuzz_sweep_spec_loader(seed_i in 0..SWEEP_SEEDS.len(), ms in prop::collection::vec(mutation(), 1..6)) {
+        let text = ms.iter().fold(seed(SWEEP_SEEDS[seed_i]), mutate);
+        if let Ok(spec) = mmbench::sweep::SweepSpec::parse("fuzz.yaml", &text) {
+            let _ = spec.count();
+        }
+    }
+
+    #[test]
+    fn fuzz_measured_run_loader(ms in prop::collection::vec(mutation(), 1..6)) {
+        let text = ms.iter().fold(seed("validation/gpu/runs-fp32/av-mnist-b1.json"), mutate);
+        let _ = mmbench::validate::compare::MeasuredRun::read(&as_file("run", "json", &text));
+    }
+
+    #[test]
+    fn fuzz_raw_calibration_loader(ms in prop::collection::vec(mutation(), 1..6)) {
+        let text = ms.iter().fold(seed("validation/wgpu-gpu/calibration-raw.json"), mutate);
+        if let Ok(m) = serde_json::from_str::<mmbench::calibrate::derive::Measurements>(&text) {
+            let _ = mmbench::calibrate::derive::derive(&m);
+        }
+    }
+
+    #[test]
+    fn fuzz_set_parser(seed_i in 0..SET_SEEDS.len(), ms in prop::collection::vec(mutation(), 1..4)) {
+        let arg = ms.iter().fold(SET_SEEDS[seed_i].to_string(), mutate);
+        if let Ok((key, op)) = mmbench::yaml::parse_set(&arg) {
+            let _ = mmbench::hardware::load_hardware("rtx4090", &[(key.clone(), op.clone())]);
+            let opts = WorkloadOptions { sets: vec![(key, op)], ..WorkloadOptions::default() };
+            let _ = mmbench::graph::load_workload("av-mnist", &opts);
+        }
+    }
+}

@@ -121,3 +121,95 @@ fn bad_specs_are_refused_before_any_work() {
     assert_clean_failure(code, &out, &err);
     assert!(err.contains("0 <= I < N"), "{err}");
 }
+
+/// The streamed CLI output (chunks written as they finish) is byte for byte the old whole-CSV path: every
+/// configuration built up front, evaluated at once, formatted by `to_csv`; for the whole sweep, to `--out`,
+/// and for two shards concatenated. The spec spans several chunks.
+#[test]
+fn streamed_output_is_byte_identical_to_the_whole_csv() {
+    use mmbench::sweep::{self, SweepSpec};
+    let text = "\
+name: chunks
+workloads: [av-mnist, cmu-mosei]
+hardware: [a100]
+axes:
+  batch: [1, 8]
+  gpu.mem_bw_gbs: {log_range: [200, 8000], steps: 1100}
+  place.audio: [gpu, cpu]
+metrics: [latency_ms, throughput_sps, tdp_w, slowest_encoder]
+";
+    let spec = SweepSpec::parse("chunks.yaml", text).unwrap();
+    let configs = sweep::configurations(&spec);
+    assert!(configs.len() > 2 * sweep::CHUNK, "{} configurations", configs.len());
+    let rows = sweep::run(&spec, &configs, &|_| {}).unwrap();
+    let whole = sweep::to_csv(&spec, &rows, true).unwrap();
+    let p = temp_file("sweep-stream", "s.yaml", text);
+    let out = p.with_file_name("out.csv");
+    let stdout = sweep(p.to_str().unwrap(), &["--out", out.to_str().unwrap()]);
+    assert!(stdout.is_empty());
+    assert!(std::fs::read_to_string(&out).unwrap() == whole, "--out differs from the whole CSV");
+    let parts: Vec<String> = (0..2).map(|i| sweep(p.to_str().unwrap(), &["--shard", &format!("{i}/2")])).collect();
+    assert!(parts.concat() == whole, "two shards differ from the whole CSV");
+    // No temporary file is left beside the output.
+    let left: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().contains(".tmp")).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// A failed write leaves nothing behind: no output, no temporary file.
+#[test]
+fn a_failed_output_leaves_no_file() {
+    let p = temp_file("sweep-nodir", "s.yaml", SPEC);
+    let out = p.with_file_name("no-such-dir").join("out.csv");
+    let (code, stdout, err) = mmbench(&["sweep", p.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_clean_failure(code, &stdout, &err);
+    assert!(!out.exists());
+}
+
+/// The Pareto front kept chunk by chunk is the front of the whole CSV (as `mmbench pareto` finds it), on a
+/// sweep of several chunks.
+#[test]
+fn pareto_fronts_of_streamed_sweeps_match_the_whole_csv() {
+    let spec = "\
+name: front
+workloads: [av-mnist, cmu-mosei]
+hardware: a100
+axes:
+  gpu.mem_bw_gbs: {log_range: [200, 8000]}
+  gpu.peak_tflops.fp32: {range: [5, 80]}
+  batch: {range: [1, 256], integer: true}
+sample: {random: 5000, seed: 3}
+metrics: [latency_ms, throughput_sps]
+pareto: {minimize: [latency_ms], maximize: [throughput_sps]}
+";
+    let p = temp_file("sweep-front", "s.yaml", spec);
+    let front = p.with_file_name("front.csv");
+    let all = p.with_file_name("all.csv");
+    sweep(p.to_str().unwrap(), &["--pareto", front.to_str().unwrap(), "--out", all.to_str().unwrap()]);
+    let (code, out, err) = mmbench(&["pareto", all.to_str().unwrap(), "--minimize", "latency_ms", "--maximize", "throughput_sps"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, std::fs::read_to_string(&front).unwrap());
+    assert!(out.lines().count() > 2);
+}
+
+/// A large grid streams to `--out` in bounded memory: 256,000 AV-MNIST configurations.
+#[test]
+fn a_large_grid_streams_to_a_file() {
+    let spec = "\
+name: large
+workloads: [av-mnist]
+hardware: [rtx4090]
+axes:
+  batch: {range: [1, 64], steps: 64, integer: true}
+  devices.gpu.mem_bw_gbs: {log_range: [100, 10000], steps: 4000}
+metrics: [latency_ms]
+";
+    let p = temp_file("sweep-large", "s.yaml", spec);
+    let out = p.with_file_name("out.csv");
+    let (code, stdout, err) = mmbench(&["sweep", p.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.is_empty());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 256_000 + 1);
+    assert!(text.lines().last().unwrap().starts_with("255999,av-mnist,rtx4090,eager,64,10000"), "{}", text.lines().last().unwrap());
+    assert!(!err.contains("could not be evaluated"), "{err}");
+}

@@ -1,6 +1,8 @@
 //! Design-space sweeps: many predictions from one spec (workloads × hardware × runtimes × sampled axes),
 //! evaluated in parallel with rayon and returned in configuration order, so the same spec always gives the
-//! same rows. Workloads and hardware descriptions are built once per distinct setting and shared.
+//! same rows. Workloads and hardware descriptions are built once per distinct setting and shared. A whole
+//! sweep runs through [`stream`]: configurations are made on demand from their number and evaluated chunk by
+//! chunk, so its memory does not grow with its size.
 
 pub mod metrics;
 pub mod pareto;
@@ -46,20 +48,46 @@ pub struct Row {
     pub error: Option<String>,
 }
 
-/// Every configuration of a spec, in order: workload, hardware, runtime, then the sampled axes.
+/// Every configuration of a spec, in order: workload, hardware, runtime, then the sampled axes. Builds them
+/// all: for small sweeps and tests; [`stream`] reads them one at a time through [`Configurations`].
 pub fn configurations(spec: &SweepSpec) -> Vec<Config> {
-    let samples = sample::configurations(&spec.axes, spec.sampling);
-    let mut out = Vec::with_capacity(spec.workloads.len() * spec.hardware.len() * spec.runtimes.len() * samples.len());
-    for w in 0..spec.workloads.len() {
-        for h in 0..spec.hardware.len() {
-            for r in 0..spec.runtimes.len() {
-                for s in &samples {
-                    out.push(Config { index: out.len(), workload: w, hardware: h, runtime: r, values: s.clone() });
-                }
-            }
-        }
+    let c = Configurations::new(spec);
+    (0..c.len()).map(|i| c.get(i)).collect()
+}
+
+/// The configurations of a spec, made on demand from their number, so a sweep's memory does not grow with
+/// its size.
+pub struct Configurations {
+    samples: sample::Samples,
+    workloads: usize,
+    hardware: usize,
+    runtimes: usize,
+}
+
+impl Configurations {
+    pub fn new(spec: &SweepSpec) -> Self {
+        let samples = sample::Samples::new(&spec.axes, spec.sampling);
+        Configurations { samples, workloads: spec.workloads.len(), hardware: spec.hardware.len(), runtimes: spec.runtimes.len() }
     }
-    out
+
+    /// How many configurations there are (within [`spec::MAX_CONFIGURATIONS`], checked by the spec).
+    pub fn len(&self) -> usize {
+        self.workloads * self.hardware * self.runtimes * self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Configuration number `index` (< `len()`): `index` in mixed radix over workloads, hardware, runtimes and
+    /// the sampled points, the workload slowest.
+    pub fn get(&self, index: usize) -> Config {
+        let n = self.samples.len();
+        let (rest, s) = (index / n, index % n);
+        let (rest, runtime) = (rest / self.runtimes, rest % self.runtimes);
+        let (workload, hardware) = (rest / self.hardware, rest % self.hardware);
+        Config { index, workload, hardware, runtime, values: self.samples.get(s) }
+    }
 }
 
 /// The part `shard` (0-based) of `count` equal contiguous parts of `n` items.
@@ -121,51 +149,120 @@ fn settings(spec: &SweepSpec, c: &Config) -> Settings {
 /// Evaluates configurations in parallel; rows come back in the order of `configs`. `progress` is called
 /// with the number of finished configurations (from worker threads).
 pub fn run(spec: &SweepSpec, configs: &[Config], progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Row>> {
-    // Parse every input file once; a missing workload or hardware is an error before any work.
-    let wsources: Vec<WorkloadSource> = spec.workloads.iter().map(|w| WorkloadSource::open(w)).collect::<Result<_>>()?;
-    let hsources: Vec<HardwareSource> = spec.hardware.iter().map(|h| HardwareSource::open(h)).collect::<Result<_>>()?;
-    let settings: Vec<Settings> = configs.iter().map(|c| settings(spec, c)).collect();
+    Sources::open(spec)?.run(spec, configs, progress)
+}
 
-    // Build each distinct workload and hardware once.
-    let mut wkeys: Vec<(&str, usize)> = Vec::new();
-    let mut hkeys: Vec<(&str, usize)> = Vec::new();
-    {
-        let mut seen_w = std::collections::HashSet::new();
-        let mut seen_h = std::collections::HashSet::new();
-        for (i, s) in settings.iter().enumerate() {
-            if seen_w.insert(s.workload_key.as_str()) {
-                wkeys.push((&s.workload_key, i));
-            }
-            if seen_h.insert(s.hardware_key.as_str()) {
-                hkeys.push((&s.hardware_key, i));
-            }
-        }
+/// Configurations evaluated at a time by [`stream`] (at least; more on many cores): large enough to keep
+/// every thread busy and share each built workload and hardware among many rows, small enough that a chunk's
+/// rows take a few megabytes.
+pub const CHUNK: usize = 4096;
+
+/// Evaluates the configurations `range` of the spec, in chunks evaluated in parallel, and hands each chunk
+/// to `sink` as soon as it is done, in configuration order: its rows and their CSV records (preceded by the
+/// header, alone in a first call, when `with_header`). Memory stays bounded whatever the range's size. The
+/// records concatenate to exactly [`to_csv`] of all the rows. `progress` is called with the number of
+/// finished configurations of the range (from worker threads).
+pub fn stream(
+    spec: &SweepSpec,
+    range: std::ops::Range<usize>,
+    with_header: bool,
+    progress: &(dyn Fn(usize) + Sync),
+    sink: &mut dyn FnMut(&[Row], &str) -> Result<()>,
+) -> Result<()> {
+    let mut sources = Sources::open(spec)?;
+    let configs = Configurations::new(spec);
+    if with_header {
+        sink(&[], &to_csv(spec, &[], true)?)?;
     }
-    type Built<T> = std::result::Result<T, String>;
-    let workloads: HashMap<&str, Built<(Workload, WorkloadFacts)>> = wkeys
-        .par_iter()
-        .map(|&(k, i)| {
-            let r = wsources[configs[i].workload].build(&settings[i].workload).map(|w| {
+    let chunk = CHUNK.max(rayon::current_num_threads() * 256);
+    let mut start = range.start;
+    while start < range.end {
+        let end = (start + chunk).min(range.end);
+        let batch: Vec<Config> = (start..end).map(|i| configs.get(i)).collect();
+        let before = start - range.start;
+        let rows = sources.run(spec, &batch, &|done| progress(before + done))?;
+        sink(&rows, &to_csv(spec, &rows, false)?)?;
+        start = end;
+    }
+    Ok(())
+}
+
+/// A built workload or hardware description, or why it could not be built.
+type Built<T> = std::result::Result<T, String>;
+
+/// Most built hardware descriptions and workloads kept from one chunk to the next: a grid repeats the same
+/// hardware under every batch size, so keeping them saves rebuilding one per configuration, while the bound
+/// keeps memory from growing with the sweep. A chunk needs at most [`CHUNK`] hardware descriptions (about 5
+/// KB each: 20 MB); a workload takes up to megabytes (TransFuser's 2,000 ops), so fewer of them are kept.
+const KEEP_HARDWARE: usize = CHUNK;
+const KEEP_WORKLOADS: usize = 64;
+
+/// The spec's workload and hardware files, parsed once for the whole sweep, and the workloads and hardware
+/// built from them so far (at most `KEEP_*` of each beyond those of the current chunk).
+struct Sources {
+    workloads: Vec<WorkloadSource>,
+    hardware: Vec<HardwareSource>,
+    built_workloads: HashMap<String, Built<(Workload, WorkloadFacts)>>,
+    built_hardware: HashMap<String, Built<Hardware>>,
+}
+
+impl Sources {
+    /// A missing workload or hardware is an error before any work.
+    fn open(spec: &SweepSpec) -> Result<Self> {
+        Ok(Sources {
+            workloads: spec.workloads.iter().map(|w| WorkloadSource::open(w)).collect::<Result<_>>()?,
+            hardware: spec.hardware.iter().map(|h| HardwareSource::open(h)).collect::<Result<_>>()?,
+            built_workloads: HashMap::new(),
+            built_hardware: HashMap::new(),
+        })
+    }
+
+    /// Evaluates `configs` in parallel, building each distinct workload and hardware among them once (or
+    /// reusing one built for an earlier chunk).
+    fn run(&mut self, spec: &SweepSpec, configs: &[Config], progress: &(dyn Fn(usize) + Sync)) -> Result<Vec<Row>> {
+        let settings: Vec<Settings> = configs.iter().map(|c| settings(spec, c)).collect();
+        let (wsources, hsources) = (&self.workloads, &self.hardware);
+        build_missing(&mut self.built_workloads, KEEP_WORKLOADS, &settings, |s| &s.workload_key, |i| {
+            wsources[configs[i].workload].build(&settings[i].workload).map(|w| {
                 let f = WorkloadFacts::new(&w);
                 (w, f)
-            });
-            (k, r.map_err(|e| e.to_string()))
-        })
-        .collect();
-    let hardware: HashMap<&str, Built<Hardware>> =
-        hkeys.par_iter().map(|&(k, i)| (k, hsources[configs[i].hardware].build(&settings[i].hardware).map_err(|e| e.to_string()))).collect();
+            })
+        });
+        build_missing(&mut self.built_hardware, KEEP_HARDWARE, &settings, |s| &s.hardware_key, |i| hsources[configs[i].hardware].build(&settings[i].hardware));
 
-    let done = AtomicUsize::new(0);
-    let rows = configs
-        .par_iter()
-        .zip(settings.par_iter())
-        .map(|(c, s)| {
-            let r = evaluate(spec, c, s, &workloads, &hardware);
-            progress(done.fetch_add(1, Ordering::Relaxed) + 1);
-            r
-        })
-        .collect();
-    Ok(rows)
+        let (workloads, hardware) = (&self.built_workloads, &self.built_hardware);
+        let done = AtomicUsize::new(0);
+        let rows = configs
+            .par_iter()
+            .zip(settings.par_iter())
+            .map(|(c, s)| {
+                let r = evaluate(spec, c, s, workloads, hardware);
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+                r
+            })
+            .collect();
+        Ok(rows)
+    }
+}
+
+/// Builds (in parallel) the entries of `built` that `settings` need and it lacks; `build(i)` builds the one
+/// of `settings[i]`. When that would pass `keep` entries, those the current settings do not need go first.
+fn build_missing<T: Send>(
+    built: &mut HashMap<String, Built<T>>,
+    keep: usize,
+    settings: &[Settings],
+    key: impl Fn(&Settings) -> &String,
+    build: impl Fn(usize) -> Result<T> + Sync,
+) {
+    let mut seen = std::collections::HashSet::new();
+    let missing: Vec<(&String, usize)> =
+        settings.iter().enumerate().filter(|(_, s)| !built.contains_key(key(s)) && seen.insert(key(s))).map(|(i, s)| (key(s), i)).collect();
+    if built.len() + missing.len() > keep {
+        let needed: std::collections::HashSet<&String> = settings.iter().map(&key).collect();
+        built.retain(|k, _| needed.contains(k));
+    }
+    let new: Vec<(String, Built<T>)> = missing.par_iter().map(|&(k, i)| (k.clone(), build(i).map_err(|e| e.to_string()))).collect();
+    built.extend(new);
 }
 
 #[allow(clippy::type_complexity)]
@@ -173,8 +270,8 @@ fn evaluate(
     spec: &SweepSpec,
     c: &Config,
     s: &Settings,
-    workloads: &HashMap<&str, std::result::Result<(Workload, WorkloadFacts), String>>,
-    hardware: &HashMap<&str, std::result::Result<Hardware, String>>,
+    workloads: &HashMap<String, Built<(Workload, WorkloadFacts)>>,
+    hardware: &HashMap<String, Built<Hardware>>,
 ) -> Row {
     let runtime_name = spec.runtimes[c.runtime].clone();
     let mut row = Row {
@@ -237,4 +334,36 @@ pub fn to_csv(spec: &SweepSpec, rows: &[Row], with_header: bool) -> Result<Strin
     }
     let bytes = w.into_inner().map_err(|e| Error::Unsupported(format!("CSV encoding failed: {e}")))?;
     Ok(String::from_utf8(bytes).expect("UTF-8 fields"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Configuration `i` made on demand is the `i`-th of the nested loops (workload, hardware, runtime, then the
+    /// sampled points, first axis slowest), for a grid and a sample.
+    #[test]
+    fn configurations_on_demand_follow_the_nested_loops() {
+        for sample in ["grid", "{random: 7, seed: 2}", "{latin_hypercube: 5, seed: 4}"] {
+            let text = format!(
+                "name: t\nworkloads: [av-mnist, cmu-mosei]\nhardware: [a100, h100, v100]\nruntime: [eager, cuda_graph]\naxes:\n  batch: [1, 2, 3]\n  gpu.mem_bw_gbs: {{range: [100, 400], steps: 4}}\nsample: {sample}\n"
+            );
+            let spec = SweepSpec::parse("t.yaml", &text).unwrap();
+            let samples = sample::configurations(&spec.axes, spec.sampling);
+            let mut want = Vec::new();
+            for w in 0..2 {
+                for h in 0..3 {
+                    for r in 0..2 {
+                        for s in &samples {
+                            want.push(Config { index: want.len(), workload: w, hardware: h, runtime: r, values: s.clone() });
+                        }
+                    }
+                }
+            }
+            let c = Configurations::new(&spec);
+            assert_eq!(c.len(), spec.count().unwrap());
+            assert_eq!((0..c.len()).map(|i| c.get(i)).collect::<Vec<_>>(), want, "{sample}");
+            assert_eq!(configurations(&spec), want);
+        }
+    }
 }

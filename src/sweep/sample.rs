@@ -6,29 +6,90 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_yaml::Value;
 
-/// The values of every axis for each configuration, in order.
+/// The values of every axis for each configuration, in order (all of them at once: for tests and small
+/// sweeps; a sweep itself reads them one at a time through [`Samples`]).
 pub fn configurations(axes: &[Axis], sampling: Sampling) -> Vec<Vec<AxisValue>> {
-    match sampling {
-        Sampling::Grid => grid(axes),
-        Sampling::Random { samples, seed } => {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            (0..samples).map(|_| axes.iter().map(|a| at(&a.domain, unit(&mut rng))).collect()).collect()
-        }
-        Sampling::LatinHypercube { samples, seed } => {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            // Per axis, one point in each of `samples` equal strata, strata shuffled independently per axis.
-            let columns: Vec<Vec<AxisValue>> = axes
-                .iter()
-                .map(|a| {
-                    let mut strata: Vec<usize> = (0..samples).collect();
-                    for i in (1..samples).rev() {
-                        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-                        strata.swap(i, j);
+    let s = Samples::new(axes, sampling);
+    (0..s.len()).map(|i| s.get(i)).collect()
+}
+
+/// The sampled points of a spec, drawn on demand: a grid keeps only each axis's points and decodes a
+/// configuration number in mixed radix; a random or Latin-hypercube sample keeps one column of fractions per
+/// axis (8 bytes a sample; the spec caps samples at 10 million), never the values of every configuration.
+pub struct Samples {
+    axes: Vec<Domain>,
+    kind: Kind,
+}
+
+enum Kind {
+    /// Each axis's grid points.
+    Grid(Vec<Vec<AxisValue>>),
+    /// `columns[j][i]`: the fraction of axis j's range for sample i.
+    Drawn { samples: usize, columns: Vec<Vec<f64>> },
+}
+
+impl Samples {
+    pub fn new(axes: &[Axis], sampling: Sampling) -> Self {
+        let domains: Vec<Domain> = axes.iter().map(|a| a.domain.clone()).collect();
+        let kind = match sampling {
+            Sampling::Grid => Kind::Grid(domains.iter().map(points).collect()),
+            Sampling::Random { samples, seed } => {
+                // Draws go sample by sample, axis by axis, so each column takes every `axes.len()`-th draw.
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let mut columns = vec![Vec::with_capacity(samples); domains.len()];
+                for _ in 0..samples {
+                    for c in columns.iter_mut() {
+                        c.push(unit(&mut rng));
                     }
-                    strata.into_iter().map(|k| at(&a.domain, (k as f64 + unit(&mut rng)) / samples as f64)).collect()
-                })
-                .collect();
-            (0..samples).map(|i| columns.iter().map(|c| c[i].clone()).collect()).collect()
+                }
+                Kind::Drawn { samples, columns }
+            }
+            Sampling::LatinHypercube { samples, seed } => {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                // Per axis, one point in each of `samples` equal strata, strata shuffled independently per axis.
+                let columns = domains
+                    .iter()
+                    .map(|_| {
+                        let mut strata: Vec<usize> = (0..samples).collect();
+                        for i in (1..samples).rev() {
+                            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+                            strata.swap(i, j);
+                        }
+                        strata.into_iter().map(|k| (k as f64 + unit(&mut rng)) / samples as f64).collect()
+                    })
+                    .collect();
+                Kind::Drawn { samples, columns }
+            }
+        };
+        Samples { axes: domains, kind }
+    }
+
+    /// How many points there are.
+    pub fn len(&self) -> usize {
+        match &self.kind {
+            Kind::Grid(cols) => cols.iter().map(Vec::len).product(),
+            Kind::Drawn { samples, .. } => *samples,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value of every axis at point `i` (< `len()`).
+    pub fn get(&self, i: usize) -> Vec<AxisValue> {
+        match &self.kind {
+            Kind::Grid(cols) => {
+                // The first axis varies slowest.
+                let mut k = i;
+                let mut row = vec![AxisValue::Scale(1.0); cols.len()];
+                for (j, c) in cols.iter().enumerate().rev() {
+                    row[j] = c[k % c.len()].clone();
+                    k /= c.len();
+                }
+                row
+            }
+            Kind::Drawn { columns, .. } => self.axes.iter().zip(columns).map(|(d, c)| at(d, c[i])).collect(),
         }
     }
 }
@@ -82,22 +143,6 @@ fn interpolate(lo: f64, hi: f64, u: f64, log: bool) -> f64 {
 
 fn number(x: f64, integer: bool) -> AxisValue {
     if integer { AxisValue::Set(Value::from(x.round() as i64)) } else { AxisValue::Set(Value::from(x)) }
-}
-
-fn grid(axes: &[Axis]) -> Vec<Vec<AxisValue>> {
-    let cols: Vec<Vec<AxisValue>> = axes.iter().map(|a| points(&a.domain)).collect();
-    let total: usize = cols.iter().map(Vec::len).product();
-    (0..total)
-        .map(|mut k| {
-            // The first axis varies slowest.
-            let mut row = vec![AxisValue::Scale(1.0); cols.len()];
-            for (j, c) in cols.iter().enumerate().rev() {
-                row[j] = c[k % c.len()].clone();
-                k /= c.len();
-            }
-            row
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -90,9 +90,11 @@ impl Configurations {
     }
 }
 
-/// The part `shard` (0-based) of `count` equal contiguous parts of `n` items.
+/// The part `shard` (0-based) of `count` equal contiguous parts of `n` items. The products are taken in
+/// 128 bits: `--shard` accepts any count, and `shard * n` in 64 bits wraps for counts past 10^11.
 pub fn shard_range(n: usize, shard: usize, count: usize) -> std::ops::Range<usize> {
-    (shard * n / count)..((shard + 1) * n / count)
+    let at = |k: usize| (k as u128 * n as u128 / count as u128) as usize;
+    at(shard)..at(shard + 1)
 }
 
 /// Parses `I/N` (0 <= I < N).
@@ -339,6 +341,20 @@ pub fn to_csv(spec: &SweepSpec, rows: &[Row], with_header: bool) -> Result<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Shards partition the configurations exactly, also when `shard * n` does not fit in 64 bits.
+    #[test]
+    fn shards_partition_without_overflow() {
+        let n = 100_000_000;
+        let count = 1_000_000_000_000;
+        let last = shard_range(n, count - 1, count);
+        assert_eq!(last.end, n);
+        assert!(last.start <= last.end && last.start >= n - 1);
+        let parts: Vec<_> = (0..7).map(|s| shard_range(10, s, 7)).collect();
+        assert_eq!(parts.first().unwrap().start, 0);
+        assert!(parts.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!(parts.last().unwrap().end, 10);
+    }
 
     /// Configuration `i` made on demand is the `i`-th of the nested loops (workload, hardware, runtime, then the
     /// sampled points, first axis slowest), for a grid and a sample.
